@@ -1,0 +1,17 @@
+"""The engine's own exceptions; the HTTP layer maps them to 422 responses."""
+
+from __future__ import annotations
+
+
+class NonFiniteError(ArithmeticError):
+    """A finite input produced a non-finite value (overflow, inf - inf, ...) in ``layer``.
+
+    ``quantity`` names what overflowed: ``pre_activation``, ``activation``,
+    ``loss`` or ``gradient``; ``layer`` is the 0-based layer index (the last
+    layer for ``loss``).
+    """
+
+    def __init__(self, layer: int, quantity: str) -> None:
+        self.layer = layer
+        self.quantity = quantity
+        super().__init__(f"layer {layer}: {quantity} is not finite")
