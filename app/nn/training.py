@@ -51,6 +51,12 @@ def is_recorded(iteration: int, iterations: int, record_every: int) -> bool:
     return (iteration - 1) % record_every == 0 or iteration == iterations
 
 
+def recorded_count(iterations: int, record_every: int) -> int:
+    """How many of ``iterations`` are recorded when every one completes."""
+    scheduled = (iterations - 1) // record_every + 1
+    return scheduled + (0 if (iterations - 1) % record_every == 0 else 1)
+
+
 def train(
     layers: Sequence[Layer],
     inputs: Array,

@@ -1,0 +1,1 @@
+"""The HTTP layer: routers, error mapping, dependencies and the named examples."""

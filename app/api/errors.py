@@ -1,0 +1,69 @@
+"""Every exception a request can raise, mapped to the contract's error body in one place.
+
+The body is always ``{"detail": [{"loc": [...], "msg": "...", "type": "..."}]}``; it never
+echoes what the client sent (FastAPI's default handler does, and a NaN or 1e400 there
+would make the error itself unserialisable), only a short description of it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from app.nn.errors import NonFiniteError
+from app.schemas.base import LOCATED_ERROR_TYPES, describe
+from app.service import LimitExceeded
+
+QUANTITY_WORDS = {
+    "pre_activation": "pre-activation",
+    "activation": "activation",
+    "loss": "loss (computed from its output)",
+    "gradient": "gradient",
+}
+
+
+def _detail(status: int, entries: list[dict[str, Any]]) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"detail": entries})
+
+
+def _message(error: dict[str, Any], request: Request) -> str:
+    kind, msg = error["type"], error["msg"]
+    if kind == "json_invalid":
+        reason = (error.get("ctx") or {}).get("error", "malformed")
+        return f"the body is not valid JSON: {reason} (at character {error['loc'][-1]})"
+    if kind in LOCATED_ERROR_TYPES or kind == "missing":
+        return msg
+    found = error.get("input")
+    if isinstance(found, bytes | bytearray) and tuple(error["loc"]) == ("body",):
+        content_type = request.headers.get("content-type", "none")
+        return f"the body must be a JSON object sent as application/json, but its Content-Type is {content_type}"
+    return f"{msg}; found {describe(found)}"
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    entries = [
+        {"loc": list(error["loc"]), "msg": _message(error, request), "type": error["type"]} for error in exc.errors()
+    ]
+    return _detail(422, entries)
+
+
+async def _non_finite(request: Request, exc: NonFiniteError) -> JSONResponse:
+    what = QUANTITY_WORDS.get(exc.quantity, exc.quantity)
+    msg = (
+        f"layer {exc.layer}'s {what} overflowed to a non-finite value (inf or NaN) although every input "
+        f"was finite; expected values that stay within float64 range (scale down weights or inputs)"
+    )
+    return _detail(422, [{"loc": ["body", "network", "layers", exc.layer], "msg": msg, "type": "non_finite"}])
+
+
+async def _limit_exceeded(request: Request, exc: LimitExceeded) -> JSONResponse:
+    return _detail(413, [{"loc": ["body", *exc.loc], "msg": exc.message, "type": "limit_exceeded"}])
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(NonFiniteError, _non_finite)  # type: ignore[arg-type]
+    app.add_exception_handler(LimitExceeded, _limit_exceeded)  # type: ignore[arg-type]

@@ -1,0 +1,30 @@
+"""The ``backprop-api`` command: ``backprop-api serve`` runs the API with uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from app.config import get_settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    settings = get_settings()
+    parser = argparse.ArgumentParser(prog="backprop-api", description="Backpropagation over HTTP.")
+    sub = parser.add_subparsers(dest="command")
+    serve = sub.add_parser("serve", help="serve the API (Swagger UI at /docs)")
+    serve.add_argument("--host", default=settings.host, help="default: BACKPROP_HOST or %(default)s")
+    serve.add_argument("--port", type=int, default=settings.port, help="default: BACKPROP_PORT or %(default)s")
+    serve.add_argument("--workers", type=int, default=settings.workers, help="default: BACKPROP_WORKERS or %(default)s")
+    args = parser.parse_args(argv)
+    if args.command != "serve":
+        parser.print_help()
+        return 2
+    import uvicorn
+
+    uvicorn.run("app.main:app", host=args.host, port=args.port, workers=args.workers)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

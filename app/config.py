@@ -1,0 +1,42 @@
+"""Settings, read from the environment with the ``BACKPROP_`` prefix (e.g. ``BACKPROP_MAX_ITERATIONS``)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Server options and request limits; every limit's error names the setting that raises it."""
+
+    model_config = SettingsConfigDict(env_prefix="BACKPROP_", frozen=True)
+
+    host: str = Field(default="127.0.0.1", description="Address `backprop-api serve` binds.")
+    port: int = Field(default=8000, ge=0, le=65535, description="Port `backprop-api serve` binds.")
+    workers: int = Field(default=1, ge=1, description="uvicorn worker processes.")
+
+    max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1, description="Largest request body, in bytes.")
+    max_parameters: int = Field(default=2_000_000, ge=1, description="Most weights and biases in one network.")
+    max_layers: int = Field(default=1_000, ge=1, description="Most layers in one network.")
+    max_batch: int = Field(default=100_000, ge=1, description="Most input rows in one request.")
+    max_iterations: int = Field(default=100_000, ge=1, description="Most iterations of one training.")
+    max_work: float = Field(
+        default=1e10,
+        gt=0,
+        description="Most iterations x batch x parameters in one request; a layer's fixed per-iteration "
+        "cost counts as at least 10,000 of these units.",
+    )
+    max_activations: int = Field(
+        default=50_000_000, ge=1, description="Most batch x (sum of layer widths) values held by one forward pass."
+    )
+    max_trace_values: int = Field(
+        default=5_000_000, ge=1, description="Most numbers in one training trace (recorded iterations x values each)."
+    )
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process's settings, read once."""
+    return Settings()

@@ -1,0 +1,37 @@
+"""The ASGI app: ``app.main:app``."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from app import __version__
+from app.api.body_limit import BodySizeLimit
+from app.api.errors import install_error_handlers
+from app.api.routes import examples, forward, gradients, health, loss, train
+from app.config import Settings, get_settings
+
+DESCRIPTION = """\
+Backpropagation for fully connected networks, over HTTP: send weights, inputs and
+targets; get every activation, the loss, every gradient, or a training trace.
+All computation is float64 with PyTorch's semantics. "Try it out" is prefilled with
+the `seed` example (a 2-2-1 network from a blog post that hand-codes backprop).
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="backprop-api",
+        version=__version__,
+        description=DESCRIPTION,
+        # A JSON-only API without cookies: a body without a Content-Type is read as JSON.
+        strict_content_type=False,
+    )
+    for module in (forward, loss, gradients, train, examples, health):
+        app.include_router(module.router)
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    return app
+
+
+app = create_app()

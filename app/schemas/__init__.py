@@ -1,0 +1,1 @@
+"""Pydantic models of the wire contract: the network, request and response bodies."""

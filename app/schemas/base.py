@@ -1,0 +1,84 @@
+"""The shared base model, finite float types, and errors located at a field."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Annotated, Any, NoReturn
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+# Strict: a JSON string or boolean is not a number. allow_inf_nan=False: NaN, Infinity
+# and literals like 1e400 (which parse to inf) are rejected with the field's location.
+FiniteFloat = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+Vector = Annotated[list[FiniteFloat], Field(min_length=1)]
+Matrix = Annotated[list[Vector], Field(min_length=1)]
+StrictInt = Annotated[int, Field(strict=True)]
+StrictBool = Annotated[bool, Field(strict=True)]
+
+Loc = tuple[str | int, ...]
+
+# Error types raised by field_error; their messages already say what was found.
+LOCATED_ERROR_TYPES = frozenset(
+    {"ragged_matrix", "shape_mismatch", "activation_position", "loss_activation_mismatch", "target_range", "nesterov_momentum"}
+)
+
+
+class StrictModel(BaseModel):
+    """Base of every request and response model: unknown fields are an error, not ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+def describe(value: Any) -> str:
+    """A short, JSON-safe description of a client-sent value, for error messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "NaN"
+        if math.isinf(value):
+            return "Infinity" if value > 0 else "-Infinity"
+        return repr(value)
+    if isinstance(value, int):
+        text = str(value) if abs(value) < 10**30 else f"an integer of {len(str(abs(value)))} digits"
+        return text
+    if isinstance(value, str):
+        return f"the string {value[:40]!r}" + ("..." if len(value) > 40 else "")
+    if isinstance(value, list):
+        return f"an array of {len(value)} item{'s' if len(value) != 1 else ''}"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, bytes):
+        return f"{len(value)} bytes that are not a JSON object"
+    return type(value).__name__
+
+
+def field_error(loc: Loc, message: str, kind: str) -> NoReturn:
+    """Raise a ValidationError at ``loc`` (relative to the model being validated).
+
+    Raised from a model validator it keeps its location, and an enclosing model
+    prefixes its own, so nested checks can name the exact offending field.
+    ``message`` says what was expected and what was found.
+    """
+    assert kind in LOCATED_ERROR_TYPES, kind
+    raise ValidationError.from_exception_data(
+        "request",
+        [InitErrorDetails(type=PydanticCustomError(kind, message), loc=loc, input=None)],
+    )
+
+
+def rectangular(rows: Sequence[Sequence[float]], loc: Loc, name: str) -> tuple[int, int]:
+    """``(rows, columns)`` of a non-empty matrix; a ragged row is an error at ``loc + (i,)``."""
+    width = len(rows[0])
+    for i, row in enumerate(rows):
+        if len(row) != width:
+            field_error(
+                loc + (i,),
+                f"{name} must be rectangular: row 0 has {width} values, but row {i} has {len(row)}",
+                "ragged_matrix",
+            )
+    return len(rows), width

@@ -1,0 +1,84 @@
+"""The network as clients send and receive it: layers of weights ``[out][in]``, biases ``[out]``, activation."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from app.nn.activations import ACTIVATIONS, LAST_LAYER_ONLY
+from app.schemas.base import FiniteFloat, Matrix, StrictModel, field_error, rectangular
+
+ActivationName = Literal[tuple(ACTIVATIONS)]  # type: ignore[valid-type]
+
+
+class LayerSpec(StrictModel):
+    """One dense layer: ``pre_activation = inputs @ weights.T + biases``, then ``activation``."""
+
+    weights: Matrix = Field(description="Shape [out][in] (the torch.nn.Linear convention).")
+    biases: list[FiniteFloat] | None = Field(
+        default=None, description="Length out; omitted means zeros."
+    )
+    activation: ActivationName = Field(  # type: ignore[valid-type]
+        default="identity",
+        description="leaky_relu has slope 0.01, elu alpha 1; softmax is allowed on the last layer only.",
+    )
+
+    @model_validator(mode="after")
+    def _shapes(self) -> LayerSpec:
+        out, _ = rectangular(self.weights, ("weights",), "weights")
+        if self.biases is not None and len(self.biases) != out:
+            field_error(
+                ("biases",),
+                f"biases must have one value per output unit: weights have {out} rows, "
+                f"but biases has {len(self.biases)} values",
+                "shape_mismatch",
+            )
+        return self
+
+    @property
+    def n_out(self) -> int:
+        return len(self.weights)
+
+    @property
+    def n_in(self) -> int:
+        return len(self.weights[0])
+
+
+class NetworkSpec(StrictModel):
+    """A fully connected network; layer ``k``'s ``in`` equals layer ``k-1``'s ``out``."""
+
+    layers: list[LayerSpec] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _chain(self) -> NetworkSpec:
+        for k, (prev, layer) in enumerate(zip(self.layers, self.layers[1:]), start=1):
+            if layer.n_in != prev.n_out:
+                field_error(
+                    ("layers", k, "weights"),
+                    f"layer {k} must take {prev.n_out} inputs (layer {k - 1} has {prev.n_out} outputs), "
+                    f"but its weights have {layer.n_in} columns",
+                    "shape_mismatch",
+                )
+        last = len(self.layers) - 1
+        for k, layer in enumerate(self.layers[:-1]):
+            if layer.activation in LAST_LAYER_ONLY:
+                field_error(
+                    ("layers", k, "activation"),
+                    f"{layer.activation} is allowed on the last layer only (layer {last}), "
+                    f"but layer {k} uses it",
+                    "activation_position",
+                )
+        return self
+
+    @property
+    def n_in(self) -> int:
+        return self.layers[0].n_in
+
+    @property
+    def n_out(self) -> int:
+        return self.layers[-1].n_out
+
+    @property
+    def n_parameters(self) -> int:
+        return sum(l.n_out * l.n_in + l.n_out for l in self.layers)

@@ -1,0 +1,73 @@
+"""Response bodies of the v1 endpoints. Every float in them is finite."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from app.schemas.base import StrictModel
+from app.schemas.network import NetworkSpec
+
+Rows = list[list[float]]
+
+
+class LayerValues(StrictModel):
+    """One layer's values for every sample, each ``[batch][out]``."""
+
+    pre_activation: Rows
+    activation: Rows
+
+
+class ForwardResponse(StrictModel):
+    output: Rows = Field(description="The last layer's activation, [batch][out_last].")
+    layers: list[LayerValues]
+
+
+class LossResponse(StrictModel):
+    loss: float
+    output: Rows
+
+
+class LayerGradient(StrictModel):
+    """dLoss/dParameter for one layer, in the shapes of its weights ``[out][in]`` and biases ``[out]``."""
+
+    weights: Rows
+    biases: list[float]
+
+
+class GradientsResponse(LossResponse):
+    gradients: list[LayerGradient]
+
+
+class TraceEntry(StrictModel):
+    """One recorded iteration: ``loss``, ``output`` and ``gradients`` before its update, ``network`` after it."""
+
+    iteration: int
+    loss: float
+    output: Rows | None = None
+    gradients: list[LayerGradient] | None = None
+    network: NetworkSpec | None = None
+
+
+class TrainResponse(StrictModel):
+    status: Literal["completed", "diverged"]
+    diverged_at: int | None = Field(
+        default=None, description="Present when status is diverged: the first iteration that did not complete."
+    )
+    trace: list[TraceEntry]
+    network: NetworkSpec = Field(description="The parameters after the last completed iteration.")
+    final_loss: float | None = Field(description="The loss of network on the same data; null when not finite.")
+
+
+class ExampleSummary(StrictModel):
+    name: str
+    description: str
+
+
+class ExampleList(StrictModel):
+    examples: list[ExampleSummary]
+
+
+class Health(StrictModel):
+    status: Literal["ok"] = "ok"
