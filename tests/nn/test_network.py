@@ -1,0 +1,120 @@
+import numpy as np
+import pytest
+
+from app.nn.activations import ACTIVATIONS
+from app.nn.errors import NonFiniteError
+from app.nn.losses import LOSSES
+from app.nn.network import Layer, Layout, backward, evaluate, forward, loss_value
+from tests.conftest import random_layers, random_targets
+
+HIDDEN = sorted(name for name, a in ACTIVATIONS.items() if a.elementwise)
+H = 1e-6
+
+
+def last_activation_for(loss: str, rng) -> str:
+    required = LOSSES[loss].requires_activation
+    return required or str(rng.choice(sorted(ACTIVATIONS)))
+
+
+def numerical_gradient(layers, x, y, loss, reduction) -> np.ndarray:
+    layout = Layout.of(layers)
+    theta = layout.pack(layers)
+    out = np.empty_like(theta)
+    for i in range(theta.size):
+        values = []
+        for step in (H, -H):
+            t = theta.copy()
+            t[i] += step
+            values.append(loss_value(forward(layout.layers(t), x), y, loss, reduction))
+        out[i] = (values[0] - values[1]) / (2 * H)
+    return out
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("loss", sorted(LOSSES))
+@pytest.mark.parametrize("hidden", HIDDEN)
+def test_network_gradient_matches_central_differences(hidden, loss, reduction, rng):
+    sizes = [3, 4, 5, 3]
+    acts = [hidden, str(rng.choice(HIDDEN)), last_activation_for(loss, rng)]
+    layers = random_layers(rng, sizes, acts)
+    x = rng.normal(size=(6, sizes[0]))
+    y = random_targets(rng, loss, 6, sizes[-1])
+    ev = evaluate(layers, x, y, loss, reduction)
+    numeric = numerical_gradient(layers, x, y, loss, reduction)
+    # Kinked activations (relu, leaky_relu) can sit within H of a kink; relu's pre-activations
+    # are continuous in theta, so this is rare at these sizes and seeds.
+    np.testing.assert_allclose(ev.gradient, numeric, rtol=1e-5, atol=1e-8)
+
+
+@pytest.mark.parametrize("depth", [1, 2, 5])
+def test_gradient_of_deeper_networks(depth, rng):
+    sizes = [2] + [3] * depth
+    layers = random_layers(rng, sizes, ["tanh"] * (depth - 1) + ["softmax"])
+    x = rng.normal(size=(4, 2))
+    y = random_targets(rng, "cross_entropy", 4, 3)
+    ev = evaluate(layers, x, y, "cross_entropy", "mean")
+    np.testing.assert_allclose(ev.gradient, numerical_gradient(layers, x, y, "cross_entropy", "mean"), rtol=1e-6, atol=1e-9)
+
+
+def test_forward_shapes_and_values(rng):
+    layers = random_layers(rng, [2, 3, 1], ["relu", "identity"])
+    x = rng.normal(size=(5, 2))
+    fwd = forward(layers, x)
+    assert [p.shape for p in fwd.pre] == [(5, 3), (5, 1)]
+    np.testing.assert_allclose(fwd.pre[0], x @ layers[0].weights.T + layers[0].biases)
+    np.testing.assert_allclose(fwd.post[0], np.maximum(fwd.pre[0], 0))
+    assert fwd.output is fwd.post[-1]
+
+
+def test_layout_round_trip(rng):
+    layers = random_layers(rng, [3, 2, 4], ["tanh", "sigmoid"])
+    layout = Layout.of(layers)
+    flat = layout.pack(layers)
+    assert layout.size == flat.size == 3 * 2 + 2 + 2 * 4 + 4
+    for (w, b), layer in zip(layout.views(flat), layers):
+        np.testing.assert_array_equal(w, layer.weights)
+        np.testing.assert_array_equal(b, layer.biases)
+    layout.views(flat)[1][0][0, 0] = 42.0
+    assert flat[layout.offsets[1]] == 42.0
+
+
+def test_backward_does_not_write_its_inputs(rng):
+    layers = random_layers(rng, [2, 3, 1], ["elu", "sigmoid"])
+    before = [(l.weights.copy(), l.biases.copy()) for l in layers]
+    x = rng.normal(size=(3, 2))
+    x0 = x.copy()
+    y = rng.uniform(size=(3, 1))
+    fwd = forward(layers, x)
+    backward(layers, x, fwd, y, "binary_cross_entropy", "mean")
+    np.testing.assert_array_equal(x, x0)
+    for (w, b), layer in zip(before, layers):
+        np.testing.assert_array_equal(w, layer.weights)
+        np.testing.assert_array_equal(b, layer.biases)
+
+
+def test_overflow_names_the_layer():
+    layers = [
+        Layer(np.array([[1e200, 1e200]]), np.zeros(1), "identity"),
+        Layer(np.array([[1e200]]), np.zeros(1), "identity"),
+    ]
+    x = np.array([[1.0, 1.0]])
+    with pytest.raises(NonFiniteError) as err:
+        forward(layers, x)
+    assert (err.value.layer, err.value.quantity) == (1, "pre_activation")
+
+
+def test_loss_overflow_is_reported():
+    layers = [Layer(np.array([[1e200]]), np.zeros(1), "identity")]
+    with pytest.raises(NonFiniteError) as err:
+        evaluate(layers, np.array([[1e100]]), np.array([[0.0]]), "mse", "mean")
+    assert (err.value.layer, err.value.quantity) == (0, "loss")
+
+
+def test_gradient_overflow_is_reported():
+    # Forward and loss are finite (the sigmoid saturates), but dL/dW = (p - y) * x overflows in sum.
+    layers = [Layer(np.array([[1e-300, 1e-300]]), np.zeros(1), "sigmoid")]
+    x = np.array([[1e308, 1e308], [1e308, 1e308]])
+    y = np.array([[0.0], [0.0]])
+    with pytest.raises(NonFiniteError) as err:
+        evaluate(layers, x, y, "binary_cross_entropy", "sum")
+    assert (err.value.layer, err.value.quantity) == (0, "gradient")

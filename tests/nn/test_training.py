@@ -1,0 +1,100 @@
+import numpy as np
+import pytest
+
+from app.nn.errors import NonFiniteError
+from app.nn.network import Layer, Layout
+from app.nn.optimizers import SGD, Adam
+from app.nn.training import is_recorded, recorded_count, train
+from tests.conftest import SEED_LOSSES, SEED_OUTPUTS, SEED_W11, random_layers
+
+
+@pytest.fixture
+def seed():
+    layers = [
+        Layer(np.array([[0.436, 0.420], [0.550, 0.420]]), np.zeros(2), "relu"),
+        Layer(np.array([[0.026, 1.0]]), np.array([0.330]), "sigmoid"),
+    ]
+    mask = np.zeros(Layout.of(layers).size, dtype=bool)
+    mask[Layout.of(layers).offsets[1]] = True  # layer 1, weights[0][0]: the blog's w11
+    return layers, np.array([[0.7, 0.3]]), np.array([[1.0]]), mask
+
+
+def test_seed_trace_matches_the_blog(seed):
+    layers, x, y, mask = seed
+    result = train(layers, x, y, "binary_cross_entropy", "mean", SGD(0.5), 3, record=frozenset({"output", "network"}), trainable=mask)
+    assert result.status == "completed"
+    w11 = Layout.of(layers).offsets[1]
+    for entry, loss, out, w in zip(result.trace, SEED_LOSSES, SEED_OUTPUTS, SEED_W11, strict=True):
+        assert entry.loss == pytest.approx(loss, abs=1e-12)
+        assert entry.output[0, 0] == pytest.approx(out, abs=1e-12)
+        assert entry.params[w11] == pytest.approx(w, abs=1e-12)
+        np.testing.assert_array_equal(np.delete(entry.params, w11), np.delete(Layout.of(layers).pack(layers), w11))
+
+
+def test_training_never_writes_its_inputs(seed):
+    layers, x, y, mask = seed
+    copies = [(l.weights.copy(), l.biases.copy()) for l in layers]
+    x0, y0, mask0 = x.copy(), y.copy(), mask.copy()
+    train(layers, x, y, "binary_cross_entropy", "mean", Adam(0.1), 5, record=frozenset({"network"}))
+    for (w, b), layer in zip(copies, layers):
+        np.testing.assert_array_equal(w, layer.weights)
+        np.testing.assert_array_equal(b, layer.biases)
+    np.testing.assert_array_equal(x, x0)
+    np.testing.assert_array_equal(y, y0)
+    np.testing.assert_array_equal(mask, mask0)
+
+
+@pytest.mark.parametrize("iterations, every", [(1, 1), (10, 1), (10, 3), (10, 5), (7, 10), (100, 7)])
+def test_recording_schedule(iterations, every, seed):
+    layers, x, y, _ = seed
+    result = train(layers, x, y, "binary_cross_entropy", "mean", SGD(0.1), iterations, record_every=every)
+    expected = [i for i in range(1, iterations + 1) if (i - 1) % every == 0 or i == iterations]
+    assert [e.iteration for e in result.trace] == expected
+    assert recorded_count(iterations, every) == len(expected)
+    assert all(is_recorded(i, iterations, every) for i in expected)
+
+
+def test_trace_values_are_before_the_update_and_network_after(rng):
+    layers = random_layers(rng, [2, 3, 1], ["tanh", "identity"])
+    x, y = rng.normal(size=(4, 2)), rng.normal(size=(4, 1))
+    result = train(layers, x, y, "mse", "mean", SGD(0.1), 3, record=frozenset({"output", "gradients", "network"}))
+
+    def output(params):
+        (w0, b0), (w1, b1) = Layout.of(layers).views(params)
+        return np.tanh(x @ w0.T + b0) @ w1.T + b1
+
+    params = Layout.of(layers).pack(layers)
+    for entry in result.trace:
+        np.testing.assert_allclose(entry.output, output(params), rtol=1e-14)
+        assert entry.loss == pytest.approx(np.mean((output(params) - y) ** 2), rel=1e-14)
+        np.testing.assert_allclose(entry.params, params - 0.1 * entry.gradient, rtol=1e-15)
+        params = entry.params
+    np.testing.assert_array_equal(result.params, params)
+    assert result.final_loss == pytest.approx(np.mean((output(params) - y) ** 2), rel=1e-14)
+
+
+def test_divergence_stops_at_the_first_incomplete_iteration(rng):
+    layers = [Layer(np.array([[1.0]]), np.zeros(1), "identity")]
+    x, y = np.array([[1.0]]), np.array([[0.0]])
+    # mse, lr 1e153: w grows by ~1e153 per step, squared loss overflows after a few steps.
+    result = train(layers, x, y, "mse", "mean", SGD(1e153), 50, record_every=100)
+    assert result.status == "diverged"
+    k = result.diverged_at
+    assert 1 < k < 50
+    assert [e.iteration for e in result.trace] == [1, k - 1]
+    assert np.isfinite(result.params).all()
+    assert result.final_loss is None or np.isfinite(result.final_loss)
+
+
+def test_divergence_at_the_first_update_keeps_the_initial_network():
+    layers = [Layer(np.array([[1.0]]), np.zeros(1), "identity")]
+    result = train(layers, np.array([[1.0]]), np.array([[0.0]]), "mse", "sum", SGD(1e308), 3)
+    assert (result.status, result.diverged_at, result.trace) == ("diverged", 1, ())
+    np.testing.assert_array_equal(result.params, [1.0, 0.0])
+    assert result.final_loss == 1.0
+
+
+def test_an_overflowing_initial_network_is_an_error_not_divergence():
+    layers = [Layer(np.array([[1e300]]), np.zeros(1), "identity")]
+    with pytest.raises(NonFiniteError):
+        train(layers, np.array([[1e10]]), np.array([[0.0]]), "mse", "mean", SGD(0.1), 3)
