@@ -10,8 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
 
 from app.nn.errors import NonFiniteError
 from app.schemas.base import LOCATED_ERROR_TYPES, describe
@@ -59,6 +61,22 @@ async def _non_finite(request: Request, exc: NonFiniteError) -> JSONResponse:
     return _detail(422, [{"loc": ["body", "network", "layers", exc.layer], "msg": msg, "type": "non_finite"}])
 
 
+async def _http_error(request: Request, exc: HTTPException) -> Response:
+    # FastAPI answers 400 when the JSON parser itself fails (nesting deeper than it allows,
+    # bytes that are not UTF-8); say which, in the contract's shape.
+    cause = exc.__cause__
+    if exc.status_code == 400 and cause is not None:
+        if isinstance(cause, RecursionError):
+            reason = "it nests arrays or objects deeper than the parser allows"
+        elif isinstance(cause, UnicodeDecodeError):
+            reason = f"it is not UTF-8 (byte {cause.start})"
+        else:
+            reason = type(cause).__name__
+        msg = f"the body could not be parsed as JSON: {reason}"
+        return _detail(400, [{"loc": ["body"], "msg": msg, "type": "json_invalid"}])
+    return await http_exception_handler(request, exc)
+
+
 async def _limit_exceeded(request: Request, exc: LimitExceeded) -> JSONResponse:
     return _detail(413, [{"loc": ["body", *exc.loc], "msg": exc.message, "type": "limit_exceeded"}])
 
@@ -67,3 +85,4 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(NonFiniteError, _non_finite)  # type: ignore[arg-type]
     app.add_exception_handler(LimitExceeded, _limit_exceeded)  # type: ignore[arg-type]
+    app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]

@@ -1,0 +1,174 @@
+"""A table of bad bodies: each gets a 4xx whose loc points at the field and whose msg says what was expected."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+Body = dict[str, Any]
+
+
+def set_path(path: tuple, value: Any) -> Callable[[Body], None]:
+    def mutate(body: Body) -> None:
+        target = body
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+
+    return mutate
+
+
+def delete(key: str) -> Callable[[Body], None]:
+    return lambda body: body.pop(key)
+
+
+L0 = ("network", "layers", 0)
+L1 = ("network", "layers", 1)
+
+# (id, mutation of the seed /v1/train body, expected loc after "body", words the msg must contain)
+CASES = [
+    ("nan-weight", set_path(L0 + ("weights", 0, 0), float("nan")), L0 + ("weights", 0, 0), ["finite", "NaN"]),
+    ("inf-input", set_path(("inputs", 0, 1), float("inf")), ("inputs", 0, 1), ["finite", "Infinity"]),
+    ("neg-inf-target", set_path(("targets", 0, 0), float("-inf")), ("targets", 0, 0), ["finite"]),
+    ("string-weight", set_path(L1 + ("weights", 0, 1), "1.0"), L1 + ("weights", 0, 1), ["number", "string"]),
+    ("bool-input", set_path(("inputs", 0, 0), True), ("inputs", 0, 0), ["number", "true"]),
+    ("null-bias", set_path(L1 + ("biases", 0), None), L1 + ("biases", 0), ["number", "null"]),
+    ("huge-int-weight", set_path(L0 + ("weights", 1, 1), 10**400), L0 + ("weights", 1, 1), []),
+    ("weights-not-matrix", set_path(L0 + ("weights",), [1.0, 2.0]), L0 + ("weights", 0), ["list"]),
+    ("ragged-weights", set_path(L0 + ("weights",), [[1.0, 2.0], [3.0]]), L0 + ("weights", 1), ["rectangular", "row 1 has 1"]),
+    ("empty-weights", set_path(L0 + ("weights",), []), L0 + ("weights",), ["at least 1"]),
+    ("empty-weight-row", set_path(L0 + ("weights",), [[], []]), L0 + ("weights", 0), ["at least 1"]),
+    ("no-layers", set_path(("network", "layers"), []), ("network", "layers"), ["at least 1"]),
+    ("biases-length", set_path(L0 + ("biases",), [0.0]), L0 + ("biases",), ["2 rows", "1 values"]),
+    ("layer-chain", set_path(L1 + ("weights",), [[1.0, 2.0, 3.0]]), L1 + ("weights",), ["2 inputs", "3 columns"]),
+    ("unknown-activation", set_path(L0 + ("activation",), "swish"), L0 + ("activation",), ["relu", "swish"]),
+    ("softmax-hidden", set_path(L0 + ("activation",), "softmax"), L0 + ("activation",), ["last layer"]),
+    ("inputs-width", set_path(("inputs",), [[0.7, 0.3, 0.1]]), ("inputs",), ["2 values", "have 3"]),
+    ("ragged-inputs", set_path(("inputs",), [[0.7, 0.3], [0.1]]), ("inputs", 1), ["rectangular"]),
+    ("empty-inputs", set_path(("inputs",), []), ("inputs",), ["at least 1"]),
+    ("targets-rows", set_path(("targets",), [[1.0], [0.0]]), ("targets",), ["[1][1]", "[2][1]"]),
+    ("targets-width", set_path(("targets",), [[1.0, 0.0]]), ("targets",), ["[1][1]", "[1][2]"]),
+    ("bce-needs-sigmoid", set_path(L1 + ("activation",), "relu"), ("loss",), ["sigmoid", "relu"]),
+    ("ce-needs-softmax", set_path(("loss",), "cross_entropy"), ("loss",), ["softmax", "sigmoid"]),
+    ("bce-target-range", set_path(("targets", 0, 0), 1.5), ("targets", 0, 0), ["[0, 1]", "1.5"]),
+    ("unknown-loss", set_path(("loss",), "hinge"), ("loss",), ["mse", "hinge"]),
+    ("unknown-reduction", set_path(("reduction",), "none"), ("reduction",), ["mean", "none"]),
+    ("extra-field", set_path(("learning_rate",), 0.1), ("learning_rate",), ["not permitted"]),
+    ("extra-layer-field", set_path(L0 + ("bias",), [0.0, 0.0]), L0 + ("bias",), ["not permitted"]),
+    ("missing-network", delete("network"), ("network",), ["required"]),
+    ("missing-loss", delete("loss"), ("loss",), ["required"]),
+    ("lr-zero", set_path(("optimizer", "learning_rate"), 0), ("optimizer", "sgd", "learning_rate"), ["greater than 0", "0"]),
+    ("lr-negative", set_path(("optimizer", "learning_rate"), -0.5), ("optimizer", "sgd", "learning_rate"), ["greater than 0"]),
+    ("lr-nan", set_path(("optimizer", "learning_rate"), float("nan")), ("optimizer", "sgd", "learning_rate"), ["finite"]),
+    ("lr-missing", set_path(("optimizer",), {"name": "sgd"}), ("optimizer", "sgd", "learning_rate"), ["required"]),
+    ("unknown-optimizer", set_path(("optimizer",), {"name": "rmsprop", "learning_rate": 0.1}), ("optimizer",), ["sgd", "adam"]),
+    ("optimizer-no-name", set_path(("optimizer",), {"learning_rate": 0.1}), ("optimizer",), ["name"]),
+    ("nesterov-no-momentum", set_path(("optimizer", "nesterov"), True), ("optimizer", "sgd", "nesterov"), ["momentum > 0"]),
+    ("negative-momentum", set_path(("optimizer", "momentum"), -0.1), ("optimizer", "sgd", "momentum"), ["greater than or equal"]),
+    ("adam-beta-one", set_path(("optimizer",), {"name": "adam", "betas": [0.9, 1.0]}), ("optimizer", "adam", "betas", 1), ["less than 1"]),
+    ("adam-betas-length", set_path(("optimizer",), {"name": "adam", "betas": [0.9]}), ("optimizer", "adam", "betas", 1), ["required"]),
+    ("adam-negative-eps", set_path(("optimizer",), {"name": "adam", "eps": -1e-8}), ("optimizer", "adam", "eps"), ["greater than or equal"]),
+    ("adam-sgd-field", set_path(("optimizer",), {"name": "adam", "momentum": 0.9}), ("optimizer", "adam", "momentum"), ["not permitted"]),
+    ("iterations-zero", set_path(("iterations",), 0), ("iterations",), ["greater than or equal to 1"]),
+    ("iterations-string", set_path(("iterations",), "3"), ("iterations",), ["integer", "string"]),
+    ("iterations-float", set_path(("iterations",), 2.5), ("iterations",), ["integer", "2.5"]),
+    ("record-every-zero", set_path(("record_every",), 0), ("record_every",), ["greater than or equal to 1"]),
+    ("record-unknown", set_path(("record",), ["loss"]), ("record", 0), ["output", "loss"]),
+    ("trainable-length", set_path(("trainable",), [{}]), ("trainable",), ["one entry per layer (2)", "has 1"]),
+    ("trainable-weights-shape", set_path(("trainable", 1, "weights"), [[True]]), ("trainable", 1, "weights"), ["[1][2]", "[1][1]"]),
+    ("trainable-biases-length", set_path(("trainable", 0, "biases"), [True]), ("trainable", 0, "biases"), ["2 values", "has 1"]),
+    ("trainable-not-bool", set_path(("trainable", 1, "biases"), [1]), ("trainable", 1, "biases", 0), ["boolean", "1"]),
+    ("trainable-ragged", set_path(("trainable", 0, "weights"), [[True, False], [True]]), ("trainable", 0, "weights", 1), ["rectangular"]),
+]
+
+
+def strict_json(text: str) -> Any:
+    def reject(token: str) -> None:
+        raise AssertionError(f"error body carries {token}")
+
+    return json.loads(text, parse_constant=reject)
+
+
+@pytest.mark.parametrize("case_id, mutate, loc, words", CASES, ids=[c[0] for c in CASES])
+def test_bad_train_body(client, seed_body, case_id, mutate, loc, words):
+    mutate(seed_body)
+    r = client.post("/v1/train", content=json.dumps(seed_body), headers={"content-type": "application/json"})
+    assert r.status_code == 422, r.text
+    detail = strict_json(r.text)["detail"]
+    assert any(tuple(e["loc"]) == ("body", *loc) for e in detail), detail
+    err = next(e for e in detail if tuple(e["loc"]) == ("body", *loc))
+    assert set(err) == {"loc", "msg", "type"}
+    for word in words:
+        assert word in err["msg"], err["msg"]
+
+
+LOSS_CASES = [c for c in CASES if c[2][0] in ("network", "inputs", "targets", "loss", "reduction")]
+
+
+@pytest.mark.parametrize("path", ["/v1/loss", "/v1/gradients"])
+@pytest.mark.parametrize("case_id, mutate, loc, words", LOSS_CASES, ids=[c[0] for c in LOSS_CASES])
+def test_bad_loss_body(client, seed_loss_body, path, case_id, mutate, loc, words):
+    mutate(seed_loss_body)
+    r = client.post(path, content=json.dumps(seed_loss_body), headers={"content-type": "application/json"})
+    assert r.status_code == 422, r.text
+    assert any(tuple(e["loc"]) == ("body", *loc) for e in strict_json(r.text)["detail"])
+
+
+def test_cross_entropy_rows_must_be_distributions(client):
+    body = {
+        "network": {"layers": [{"weights": [[1.0], [2.0]], "activation": "softmax"}]},
+        "inputs": [[1.0], [2.0]],
+        "targets": [[0.5, 0.5], [0.7, 0.4]],
+        "loss": "cross_entropy",
+    }
+    r = client.post("/v1/gradients", json=body)
+    assert r.status_code == 422
+    (err,) = r.json()["detail"]
+    assert err["loc"] == ["body", "targets", 1] and "sum to 1" in err["msg"]
+    body["targets"] = [[0.5, 0.5], [1.2, -0.2]]
+    assert client.post("/v1/gradients", json=body).json()["detail"][0]["loc"] == ["body", "targets", 1, 0]
+    body["targets"] = [[0.5, 0.5], [0.3, 0.7 + 5e-7]]
+    assert client.post("/v1/gradients", json=body).status_code == 200
+
+
+RAW_BODIES = [
+    ("truncated", b'{"network": {"layers": [', 422),
+    ("not-json", b"hello", 422),
+    ("empty-object", b"{}", 422),
+    ("array", b"[1, 2]", 422),
+    ("number", b"42", 422),
+    ("null", b"null", 422),
+    ("nan-literal", b'{"network": NaN, "inputs": [[1]]}', 422),
+    ("deep-nesting", b"[" * 100_000 + b"]" * 100_000, 400),
+    ("invalid-utf8", b'{"inputs": "\xff\xfe"}', 400),
+]
+
+
+@pytest.mark.parametrize("path", ["/v1/forward", "/v1/loss", "/v1/gradients", "/v1/train"])
+@pytest.mark.parametrize("case_id, raw, status", RAW_BODIES, ids=[c[0] for c in RAW_BODIES])
+def test_raw_bodies(client, path, case_id, raw, status):
+    r = client.post(path, content=raw, headers={"content-type": "application/json"})
+    assert r.status_code == status, r.text
+    (first, *_) = strict_json(r.text)["detail"]
+    assert first["loc"][0] == "body" and first["msg"]
+
+
+def test_wrong_content_type_is_named(client, seed_loss_body):
+    r = client.post("/v1/loss", content=json.dumps(seed_loss_body), headers={"content-type": "text/plain"})
+    assert r.status_code == 422
+    assert "application/json" in r.json()["detail"][0]["msg"]
+
+
+def test_missing_content_type_is_read_as_json(client, seed_loss_body):
+    r = client.post("/v1/loss", content=json.dumps(seed_loss_body))
+    assert r.status_code == 200
+
+
+def test_server_stays_healthy_after_the_table(client, seed_body):
+    for _, raw, _ in RAW_BODIES:
+        client.post("/v1/train", content=raw, headers={"content-type": "application/json"})
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.post("/v1/train", json=seed_body).status_code == 200

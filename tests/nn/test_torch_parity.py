@@ -1,0 +1,172 @@
+"""Parity with PyTorch float64: forward, loss, gradients and training traces.
+
+Skips where torch is absent; CI installs it (``pip install torch==2.13.0``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from app.nn.activations import ACTIVATIONS
+from app.nn.losses import LOSSES
+from app.nn.network import Layout, evaluate
+from app.nn.optimizers import SGD, Adam
+from app.nn.training import train
+from tests.conftest import random_layers, random_targets
+
+torch = pytest.importorskip("torch")
+F = torch.nn.functional
+
+RTOL, ATOL = 1e-13, 1e-15
+HIDDEN = sorted(name for name, a in ACTIVATIONS.items() if a.elementwise)
+TORCH_ACTIVATIONS = {
+    "identity": lambda z: z,
+    "relu": F.relu,
+    "leaky_relu": lambda z: F.leaky_relu(z, 0.01),
+    "sigmoid": torch.sigmoid,
+    "tanh": torch.tanh,
+    "softplus": F.softplus,
+    "elu": F.elu,
+    "softmax": lambda z: F.softmax(z, dim=1),
+}
+
+
+def torch_loss(name, pre, out, y, reduction):
+    if name == "binary_cross_entropy":
+        return F.binary_cross_entropy_with_logits(pre, y, reduction=reduction)
+    if name == "cross_entropy":
+        return F.cross_entropy(pre, y, reduction=reduction)
+    return F.mse_loss(out, y, reduction=reduction)
+
+
+def torch_params(layers):
+    return [
+        (torch.tensor(l.weights, dtype=torch.float64, requires_grad=True), torch.tensor(l.biases, dtype=torch.float64, requires_grad=True))
+        for l in layers
+    ]
+
+
+def torch_forward(params, acts, x):
+    a = torch.tensor(x, dtype=torch.float64)
+    pres, posts = [], []
+    for (w, b), act in zip(params, acts):
+        z = a @ w.T + b
+        a = TORCH_ACTIVATIONS[act](z)
+        pres.append(z)
+        posts.append(a)
+    return pres, posts
+
+
+def assert_close(ours, theirs):
+    np.testing.assert_allclose(ours, theirs.detach().numpy(), rtol=RTOL, atol=ATOL)
+
+
+def case(rng, loss, hidden, sizes=(3, 5, 4, 3), batch=7):
+    last = LOSSES[loss].requires_activation or str(rng.choice(sorted(ACTIVATIONS)))
+    acts = [hidden, str(rng.choice(HIDDEN)), last]
+    layers = random_layers(rng, list(sizes), acts)
+    x = rng.normal(size=(batch, sizes[0]))
+    y = random_targets(rng, loss, batch, sizes[-1])
+    return layers, acts, x, y
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("loss", sorted(LOSSES))
+@pytest.mark.parametrize("hidden", HIDDEN)
+def test_forward_loss_and_gradients_match_torch(hidden, loss, reduction, rng):
+    layers, acts, x, y = case(rng, loss, hidden)
+    ev = evaluate(layers, x, y, loss, reduction)
+    params = torch_params(layers)
+    pres, posts = torch_forward(params, acts, x)
+    value = torch_loss(loss, pres[-1], posts[-1], torch.tensor(y), reduction)
+    value.backward()
+    for ours_pre, ours_post, pre, post in zip(ev.forward.pre, ev.forward.post, pres, posts):
+        assert_close(ours_pre, pre)
+        assert_close(ours_post, post)
+    assert ev.loss == pytest.approx(value.item(), rel=RTOL, abs=ATOL)
+    for (gw, gb), (w, b) in zip(Layout.of(layers).views(ev.gradient), params):
+        assert_close(gw, w.grad)
+        assert_close(gb, b.grad)
+
+
+@pytest.mark.parametrize("magnitude", [30.0, 1e3, 1e8])
+@pytest.mark.parametrize("loss", ["binary_cross_entropy", "cross_entropy"])
+def test_fused_losses_match_torch_at_large_logits(loss, magnitude, rng):
+    x = rng.normal(size=(4, 3)) * magnitude
+    y = random_targets(rng, loss, 4, 3)
+    xt = torch.tensor(x, requires_grad=True)
+    value = torch_loss(loss, xt, None, torch.tensor(y), "mean")
+    value.backward()
+    assert LOSSES[loss].value(x, y, "mean") == pytest.approx(value.item(), rel=RTOL)
+    assert_close(LOSSES[loss].grad(x, y, "mean"), xt.grad)
+
+
+OPTIMIZERS = {
+    "sgd": (SGD(0.1), lambda p: torch.optim.SGD(p, lr=0.1)),
+    "sgd-momentum": (SGD(0.05, momentum=0.9), lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9)),
+    "sgd-nesterov": (SGD(0.05, momentum=0.8, nesterov=True), lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.8, nesterov=True)),
+    "sgd-decay": (SGD(0.1, weight_decay=0.05), lambda p: torch.optim.SGD(p, lr=0.1, weight_decay=0.05)),
+    "sgd-all": (
+        SGD(0.05, momentum=0.7, nesterov=True, weight_decay=0.01),
+        lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.7, nesterov=True, weight_decay=0.01),
+    ),
+    "adam": (Adam(0.01), lambda p: torch.optim.Adam(p, lr=0.01)),
+    "adam-betas-eps": (Adam(0.02, (0.8, 0.99), 1e-6), lambda p: torch.optim.Adam(p, lr=0.02, betas=(0.8, 0.99), eps=1e-6)),
+    "adam-decay": (Adam(0.01, weight_decay=0.1), lambda p: torch.optim.Adam(p, lr=0.01, weight_decay=0.1)),
+}
+
+
+def torch_train(layers, acts, x, y, loss, reduction, make_opt, iterations, masks):
+    params = torch_params(layers)
+    flat = [t for pair in params for t in pair]
+    opt = make_opt(flat)
+    yt = torch.tensor(y)
+    losses, snapshots = [], []
+    for _ in range(iterations):
+        opt.zero_grad()
+        pres, posts = torch_forward(params, acts, x)
+        value = torch_loss(loss, pres[-1], posts[-1], yt, reduction)
+        value.backward()
+        before = [t.detach().clone() for t in flat]
+        opt.step()
+        with torch.no_grad():
+            # An elementwise freeze: restore what the mask says never changes.
+            for t, b, m in zip(flat, before, masks):
+                t.copy_(torch.where(m, t, b))
+        losses.append(value.item())
+        snapshots.append(np.concatenate([t.detach().numpy().ravel() for t in flat]))
+    return losses, snapshots
+
+
+def flat_mask(layout, masks):
+    out = np.empty(layout.size, dtype=bool)
+    for (w, b), (mw, mb) in zip(layout.views(out), zip(masks[::2], masks[1::2])):
+        w[...] = mw.numpy()
+        b[...] = mb.numpy()
+    return out
+
+
+@pytest.mark.parametrize("frozen", [False, True], ids=["all-trainable", "frozen-mask"])
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_training_trace_matches_torch(name, frozen, rng):
+    ours, make_theirs = OPTIMIZERS[name]
+    loss = "cross_entropy" if "adam" in name else "mse"
+    layers = random_layers(rng, [3, 4, 3], ["tanh", "softmax" if loss == "cross_entropy" else "elu"])
+    acts = [l.activation for l in layers]
+    x = rng.normal(size=(5, 3))
+    y = random_targets(rng, loss, 5, 3)
+    layout = Layout.of(layers)
+    masks = []
+    for l in layers:
+        for shape in (l.weights.shape, l.biases.shape):
+            masks.append(torch.tensor(rng.uniform(size=shape) < 0.6) if frozen else torch.ones(shape, dtype=torch.bool))
+    iterations = 12
+    result = train(
+        layers, x, y, loss, "mean", ours, iterations, record=frozenset({"network"}), trainable=flat_mask(layout, masks) if frozen else None
+    )
+    losses, snapshots = torch_train(layers, acts, x, y, loss, "mean", make_theirs, iterations, masks)
+    assert result.status == "completed"
+    np.testing.assert_allclose([e.loss for e in result.trace], losses, rtol=RTOL, atol=ATOL)
+    for entry, snapshot in zip(result.trace, snapshots, strict=True):
+        np.testing.assert_allclose(entry.params, snapshot, rtol=RTOL, atol=ATOL)
