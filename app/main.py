@@ -27,6 +27,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # A JSON-only API without cookies: a body without a Content-Type is read as JSON.
         strict_content_type=False,
     )
+    app.state.settings = settings
     for module in (forward, loss, gradients, train, examples, health):
         app.include_router(module.router)
     install_error_handlers(app)
