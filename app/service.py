@@ -38,10 +38,18 @@ class LimitExceeded(Exception):
         self.loc = loc
         self.setting = setting
         self.message = (
-            f"{what} is {found:,.0f}, over the limit of {limit:,.0f}; "
+            f"{what} is {_amount(found)}, over the limit of {_amount(limit)}; "
             f"the server's setting BACKPROP_{setting.upper()} raises it"
         )
         super().__init__(self.message)
+
+
+def _amount(n: float) -> str:
+    """``n`` with thousands separators; client-sent integers can be too large for a float."""
+    if isinstance(n, int):
+        digits = len(str(abs(n)))
+        return f"{n:,}" if digits <= 30 else f"an integer of {digits} digits"
+    return f"{n:,.0f}" if abs(n) < 1e30 else f"{n:.3g}"
 
 
 @dataclass(frozen=True)

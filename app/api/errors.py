@@ -19,6 +19,7 @@ from app.nn.errors import NonFiniteError
 from app.schemas.base import LOCATED_ERROR_TYPES, describe
 from app.service import LimitExceeded
 
+MAX_REPORTED_ERRORS = 100
 QUANTITY_WORDS = {
     "pre_activation": "pre-activation",
     "activation": "activation",
@@ -46,9 +47,15 @@ def _message(error: dict[str, Any], request: Request) -> str:
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = exc.errors()
     entries = [
-        {"loc": list(error["loc"]), "msg": _message(error, request), "type": error["type"]} for error in exc.errors()
+        {"loc": list(error["loc"]), "msg": _message(error, request), "type": error["type"]}
+        for error in errors[:MAX_REPORTED_ERRORS]
     ]
+    if len(errors) > MAX_REPORTED_ERRORS:
+        # A body with a million bad numbers should not get a million-entry answer.
+        more = len(errors) - MAX_REPORTED_ERRORS
+        entries.append({"loc": ["body"], "msg": f"{more} more errors like these were found", "type": "too_many_errors"})
     return _detail(422, entries)
 
 

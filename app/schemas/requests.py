@@ -139,7 +139,7 @@ class AdamConfig(StrictModel):
     """torch.optim.Adam (not AMSGrad): coupled L2 weight decay."""
 
     name: Literal["adam"]
-    learning_rate: FiniteFloat = Field(default=0.001, gt=0)
+    learning_rate: FiniteFloat = Field(gt=0)
     betas: tuple[Beta, Beta] = (0.9, 0.999)
     eps: FiniteFloat = Field(default=1e-8, ge=0)
     weight_decay: FiniteFloat = Field(default=0.0, ge=0)

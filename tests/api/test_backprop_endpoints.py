@@ -121,7 +121,7 @@ def test_train_divergence_is_reported_not_a_server_error(client):
 
 
 def test_train_with_adam_and_defaults(client, seed_body):
-    seed_body.update(optimizer={"name": "adam"}, trainable=None, iterations=5)
+    seed_body.update(optimizer={"name": "adam", "learning_rate": 0.01}, trainable=None, iterations=5)
     r = client.post("/v1/train", json=seed_body)
     assert r.status_code == 200
     losses = [e["loss"] for e in r.json()["trace"]]

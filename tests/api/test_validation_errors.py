@@ -68,10 +68,11 @@ CASES = [
     ("optimizer-no-name", set_path(("optimizer",), {"learning_rate": 0.1}), ("optimizer",), ["name"]),
     ("nesterov-no-momentum", set_path(("optimizer", "nesterov"), True), ("optimizer", "sgd", "nesterov"), ["momentum > 0"]),
     ("negative-momentum", set_path(("optimizer", "momentum"), -0.1), ("optimizer", "sgd", "momentum"), ["greater than or equal"]),
-    ("adam-beta-one", set_path(("optimizer",), {"name": "adam", "betas": [0.9, 1.0]}), ("optimizer", "adam", "betas", 1), ["less than 1"]),
-    ("adam-betas-length", set_path(("optimizer",), {"name": "adam", "betas": [0.9]}), ("optimizer", "adam", "betas", 1), ["required"]),
-    ("adam-negative-eps", set_path(("optimizer",), {"name": "adam", "eps": -1e-8}), ("optimizer", "adam", "eps"), ["greater than or equal"]),
-    ("adam-sgd-field", set_path(("optimizer",), {"name": "adam", "momentum": 0.9}), ("optimizer", "adam", "momentum"), ["not permitted"]),
+    ("adam-lr-missing", set_path(("optimizer",), {"name": "adam"}), ("optimizer", "adam", "learning_rate"), ["required"]),
+    ("adam-beta-one", set_path(("optimizer",), {"name": "adam", "learning_rate": 0.1, "betas": [0.9, 1.0]}), ("optimizer", "adam", "betas", 1), ["less than 1"]),
+    ("adam-betas-length", set_path(("optimizer",), {"name": "adam", "learning_rate": 0.1, "betas": [0.9]}), ("optimizer", "adam", "betas", 1), ["required"]),
+    ("adam-negative-eps", set_path(("optimizer",), {"name": "adam", "learning_rate": 0.1, "eps": -1e-8}), ("optimizer", "adam", "eps"), ["greater than or equal"]),
+    ("adam-sgd-field", set_path(("optimizer",), {"name": "adam", "learning_rate": 0.1, "momentum": 0.9}), ("optimizer", "adam", "momentum"), ["not permitted"]),
     ("iterations-zero", set_path(("iterations",), 0), ("iterations",), ["greater than or equal to 1"]),
     ("iterations-string", set_path(("iterations",), "3"), ("iterations",), ["integer", "string"]),
     ("iterations-float", set_path(("iterations",), 2.5), ("iterations",), ["integer", "2.5"]),
@@ -172,3 +173,20 @@ def test_server_stays_healthy_after_the_table(client, seed_body):
         client.post("/v1/train", content=raw, headers={"content-type": "application/json"})
     assert client.get("/healthz").json() == {"status": "ok"}
     assert client.post("/v1/train", json=seed_body).status_code == 200
+
+
+def test_huge_integers_are_reported_not_crashed_on(client, seed_body):
+    seed_body["iterations"] = 10**400
+    r = client.post("/v1/train", content=json.dumps(seed_body), headers={"content-type": "application/json"})
+    assert r.status_code == 413
+    assert "401 digits" in r.json()["detail"][0]["msg"]
+
+
+def test_many_errors_are_capped(client, seed_body):
+    seed_body["inputs"] = [["x", "y"]] * 3000
+    seed_body["targets"] = [[1.0]] * 3000
+    r = client.post("/v1/train", json=seed_body)
+    assert r.status_code == 422
+    detail = r.json()["detail"]
+    assert len(detail) == 101
+    assert detail[-1]["type"] == "too_many_errors" and "5900 more" in detail[-1]["msg"]
