@@ -77,9 +77,6 @@ def train(
     """
     layout = Layout.of(layers)
     params = layout.pack(layers)
-    # Iteration 1 runs on the caller's network: an overflow there is a bad request, not divergence.
-    evaluate(layers, inputs, targets, loss, reduction)
-
     state = optimizer.init(params)
     trace: list[TraceEntry] = []
     last_completed: TraceEntry | None = None
@@ -87,12 +84,18 @@ def train(
     with np.errstate(all="ignore"):
         for i in range(1, iterations + 1):
             current = layout.layers(params)
-            fwd = forward(current, inputs, check=False)
-            value = loss_value(fwd, targets, loss, reduction)
-            if not np.isfinite(value):
-                diverged_at = i
-                break
-            grad = backward(current, inputs, fwd, targets, loss, reduction)
+            if i == 1:
+                # Iteration 1 runs on the caller's network: an overflow there is a bad request
+                # (NonFiniteError, naming the layer), not divergence.
+                ev = evaluate(current, inputs, targets, loss, reduction)
+                fwd, value, grad = ev.forward, ev.loss, ev.gradient
+            else:
+                fwd = forward(current, inputs, check=False)
+                value = loss_value(fwd, targets, loss, reduction)
+                if not np.isfinite(value):
+                    diverged_at = i
+                    break
+                grad = backward(current, inputs, fwd, targets, loss, reduction)
             new_params, state = optimizer.step(params, grad, state, trainable)
             if not (np.isfinite(grad).all() and np.isfinite(new_params).all()):
                 diverged_at = i

@@ -78,30 +78,20 @@ class LossRequest(ForwardRequest):
                 "loss_activation_mismatch",
             )
         if self.loss == "binary_cross_entropy":
-            self._check_probabilities()
+            self._check_range("binary_cross_entropy targets must be in [0, 1]")
         elif self.loss == "cross_entropy":
-            self._check_distributions()
+            self._check_range("cross_entropy targets are class probabilities in [0, 1]")
+            self._check_rows_sum_to_one()
         return self
 
-    def _check_probabilities(self) -> None:
+    def _check_range(self, expected: str) -> None:
         for i, row in enumerate(self.targets):
             for j, t in enumerate(row):
                 if not 0.0 <= t <= 1.0:
-                    field_error(
-                        ("targets", i, j),
-                        f"binary_cross_entropy targets must be in [0, 1], but found {t!r}",
-                        "target_range",
-                    )
+                    field_error(("targets", i, j), f"{expected}, but found {t!r}", "target_range")
 
-    def _check_distributions(self) -> None:
+    def _check_rows_sum_to_one(self) -> None:
         for i, row in enumerate(self.targets):
-            for j, t in enumerate(row):
-                if not 0.0 <= t <= 1.0:
-                    field_error(
-                        ("targets", i, j),
-                        f"cross_entropy targets are class probabilities in [0, 1], but found {t!r}",
-                        "target_range",
-                    )
             total = sum(row)
             if abs(total - 1.0) > PROBABILITY_SUM_TOLERANCE:
                 field_error(

@@ -1,6 +1,6 @@
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Path
 
 from app.api.examples import EXAMPLES, example_body
 from app.schemas.requests import TrainRequest
@@ -21,7 +21,7 @@ def list_examples() -> ExampleList:
     response_model=TrainRequest,
     responses={404: {"description": "No example has that name."}},
 )
-def get_example(name: str) -> Any:
+def get_example(name: Annotated[str, Path(description="An example's name.", examples=["seed"])]) -> Any:
     if name not in EXAMPLES:
         raise HTTPException(404, detail=f"no example named {name[:40]!r}; expected one of: {', '.join(EXAMPLES)}")
     return example_body(name)
