@@ -21,7 +21,7 @@ RUN python3 -m venv /opt/venv \
 COPY README.md ./
 COPY app ./app
 RUN pip install --no-deps . \
- && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin backprop
+ && useradd --uid 10001 --no-create-home --shell /usr/sbin/nologin backprop
 
 USER 10001
 EXPOSE 8000

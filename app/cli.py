@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
 
 from app.config import get_settings
 
@@ -22,7 +24,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     import uvicorn
 
-    uvicorn.run("app.main:app", host=args.host, port=args.port, workers=args.workers)
+    from app.observability import LOGGING_CONFIG
+
+    if args.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Each worker writes its metrics here and /metrics adds them up across workers.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="backprop-metrics-")
+    uvicorn.run(
+        "app.main:app", host=args.host, port=args.port, workers=args.workers, log_config=LOGGING_CONFIG, access_log=False
+    )
     return 0
 
 

@@ -7,7 +7,8 @@ from fastapi import FastAPI
 from app import __version__
 from app.api.body_limit import BodySizeLimit
 from app.api.errors import install_error_handlers
-from app.api.routes import examples, forward, gradients, health, loss, train
+from app.api.request_context import RequestContext
+from app.api.routes import examples, forward, gradients, health, loss, metrics, train
 from app.config import Settings, get_settings
 
 DESCRIPTION = """\
@@ -28,10 +29,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         strict_content_type=False,
     )
     app.state.settings = settings
-    for module in (forward, loss, gradients, train, examples, health):
+    for module in (forward, loss, gradients, train, examples, health, metrics):
         app.include_router(module.router)
     install_error_handlers(app)
+    # The last added runs first: every request gets its id, log line and metrics, even a 413.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContext)
     return app
 
 

@@ -13,6 +13,7 @@ from app.config import Settings
 from app.nn.network import Forward, Layer, Layout, evaluate, forward
 from app.nn.optimizers import SGD, Adam, Optimizer
 from app.nn.training import TrainingResult, recorded_count, train
+from app.observability import record_work
 from app.schemas.network import LayerSpec, NetworkSpec
 from app.schemas.requests import ForwardRequest, LossRequest, OptimizerConfig, SGDConfig, TrainRequest
 from app.schemas.responses import (
@@ -167,6 +168,7 @@ def _layers_out(fwd: Forward) -> list[LayerValues]:
 def run_forward(req: ForwardRequest, settings: Settings) -> ForwardResponse:
     check_limits(req, settings)
     fwd = forward(to_layers(req.network), _matrix(req.inputs))
+    record_work(req.network.n_parameters)
     return ForwardResponse(output=fwd.output.tolist(), layers=_layers_out(fwd))
 
 
@@ -175,6 +177,7 @@ def run_loss(req: LossRequest, settings: Settings) -> LossResponse:
     ev = evaluate(
         to_layers(req.network), _matrix(req.inputs), _matrix(req.targets), req.loss, req.reduction, gradients=False
     )
+    record_work(req.network.n_parameters)
     return LossResponse(loss=ev.loss, output=ev.forward.output.tolist())
 
 
@@ -182,6 +185,7 @@ def run_gradients(req: LossRequest, settings: Settings) -> GradientsResponse:
     check_limits(req, settings)
     ev = evaluate(to_layers(req.network), _matrix(req.inputs), _matrix(req.targets), req.loss, req.reduction)
     assert ev.gradient is not None
+    record_work(req.network.n_parameters)
     return GradientsResponse(
         loss=ev.loss, output=ev.forward.output.tolist(), gradients=_gradients_out(ev.layout, ev.gradient)
     )
@@ -204,6 +208,8 @@ def run_train(req: TrainRequest, settings: Settings) -> TrainResponse:
         record=frozenset(req.record),
         trainable=to_mask(req, layout),
     )
+    completed = req.iterations if result.diverged_at is None else result.diverged_at - 1
+    record_work(layout.size, completed, training=True)
     return _train_out(result)
 
 

@@ -7,6 +7,7 @@ would make the error itself unserialisable), only a short description of it.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -18,6 +19,8 @@ from starlette.exceptions import HTTPException
 from app.nn.errors import NonFiniteError
 from app.schemas.base import LOCATED_ERROR_TYPES, describe
 from app.service import LimitExceeded
+
+error_log = logging.getLogger("backprop.error")
 
 MAX_REPORTED_ERRORS = 100
 QUANTITY_WORDS = {
@@ -88,8 +91,16 @@ async def _limit_exceeded(request: Request, exc: LimitExceeded) -> JSONResponse:
     return _detail(413, [{"loc": ["body", *exc.loc], "msg": exc.message, "type": "limit_exceeded"}])
 
 
+async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
+    # A bug, never the client's fault: log it with its traceback, answer without details.
+    error_log.error("unhandled exception", exc_info=exc, extra={"path": request.url.path})
+    msg = "internal error; the server logged it with this request's X-Request-ID"
+    return _detail(500, [{"loc": [], "msg": msg, "type": "internal_error"}])
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(NonFiniteError, _non_finite)  # type: ignore[arg-type]
     app.add_exception_handler(LimitExceeded, _limit_exceeded)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _internal_error)

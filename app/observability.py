@@ -1,0 +1,86 @@
+"""Metrics (Prometheus) and structured JSON logs, shared by the HTTP layer and the service.
+
+With several uvicorn workers, ``PROMETHEUS_MULTIPROC_DIR`` makes every process write its
+samples there and ``/metrics`` add them up (``backprop-api serve --workers N`` sets it).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from contextvars import ContextVar
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+
+request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+HTTP_REQUESTS = Counter(
+    "backprop_http_requests_total", "HTTP requests answered, by method, route template and status.", ["method", "route", "status"]
+)
+HTTP_LATENCY = Histogram(
+    "backprop_http_request_duration_seconds",
+    "Time from receiving a request to sending its last byte, by method and route template.",
+    ["method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+TRAINING_ITERATIONS = Counter("backprop_training_iterations_total", "Training iterations completed.")
+PARAMETERS_PROCESSED = Counter(
+    "backprop_parameters_processed_total",
+    "Parameters run through a forward/backward pass: parameters x iterations (x 1 for forward, loss, gradients).",
+)
+
+
+def record_work(parameters: int, iterations: int = 1, training: bool = False) -> None:
+    PARAMETERS_PROCESSED.inc(parameters * iterations)
+    if training:
+        TRAINING_ITERATIONS.inc(iterations)
+
+
+def metrics_payload() -> tuple[bytes, str]:
+    """The Prometheus exposition of this process, or of all workers in multiprocess mode."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(), CONTENT_TYPE_LATEST
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, request id, and any ``extra`` fields."""
+
+    STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message"}
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        request_id = getattr(record, "request_id", None) or request_id_var.get()
+        if request_id:
+            entry["request_id"] = request_id
+        for key, value in record.__dict__.items():
+            if key not in self.STANDARD and key != "request_id":
+                entry[key] = value
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+LOGGING_CONFIG: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": JsonFormatter}},
+    "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"}},
+    "loggers": {
+        "backprop": {"handlers": ["stdout"], "level": "INFO", "propagate": False},
+        "uvicorn": {"handlers": ["stdout"], "level": "INFO", "propagate": False},
+        "uvicorn.error": {"level": "INFO"},
+        # Our own access log carries the request id and route; uvicorn's is switched off.
+        "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
+    },
+}
