@@ -1,7 +1,9 @@
-"""A real server (``backprop-api serve``) on loopback: it starts, and stays responsive during long work."""
+"""Real servers (``backprop-api serve``) on loopback: start-up, responsiveness, logs, several workers."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import socket
 import subprocess
@@ -9,6 +11,8 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import pytest
@@ -22,28 +26,34 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@contextlib.contextmanager
+def running_server(log_path: Path, workers: int = 1) -> Iterator[tuple[str, subprocess.Popen]]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    env["BACKPROP_PORT"] = str(port)
+    cmd = [sys.executable, "-m", "app.cli", "serve", "--workers", str(workers)]
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(400):
+                with contextlib.suppress(httpx.TransportError):
+                    if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                        break
+                time.sleep(0.05)
+            else:
+                pytest.fail("the server did not start: " + log_path.read_text())
+            yield url, proc
+        finally:
+            proc.terminate()
+            proc.wait(timeout=20)
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    env = {**os.environ, "BACKPROP_PORT": str(port)}
     log_path = tmp_path_factory.mktemp("server") / "server.log"
-    log = log_path.open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(200):
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.05)
-        else:
-            pytest.fail("the server did not start: " + log_path.read_text())
+    with running_server(log_path) as (url, _):
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
 
 
 def test_seed_over_real_http(server):
@@ -76,3 +86,39 @@ def test_healthz_answers_while_a_long_training_runs(server):
     assert result.get("status") == 200
     # The ordering, not a timing: health and small requests were answered before the training ended.
     assert answered_during_training == 5
+
+
+def test_logs_are_json_lines_with_request_ids(tmp_path):
+    log_path = tmp_path / "server.log"
+    with running_server(log_path) as (url, _):
+        httpx.get(f"{url}/healthz", headers={"X-Request-ID": "live-check-1"})
+    lines = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
+    access = [l for l in lines if l["logger"] == "backprop.access"]
+    assert any(l["request_id"] == "live-check-1" and l["status"] == 200 for l in access)
+    assert all({"time", "level", "message"} <= set(l) for l in lines)
+
+
+def worker_pids(parent: int) -> set[int]:
+    children = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == parent:
+                children.add(int(stat.parent.name))
+    return children
+
+
+def test_several_workers_serve_and_metrics_add_up(tmp_path, seed_loss_body):
+    with running_server(tmp_path / "server.log", workers=2) as (url, proc):
+        with ThreadPoolExecutor(8) as pool:
+            statuses = list(pool.map(lambda _: httpx.post(f"{url}/v1/gradients", json=seed_loss_body, timeout=30).status_code, range(40)))
+        assert statuses == [200] * 40
+        # uvicorn's supervisor plus its workers (a resource tracker may be among the children).
+        assert len(worker_pids(proc.pid)) >= 2
+        text = httpx.get(f"{url}/metrics").text
+        counted = sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("backprop_http_requests_total{") and 'route="/v1/gradients"' in line and 'status="200"' in line
+        )
+        assert counted == 40
