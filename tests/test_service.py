@@ -60,7 +60,7 @@ def test_work_counts_iterations_batch_and_parameters(make_client):
     assert make_client(max_work=199_999).post("/v1/train", json=body).status_code == 413
 
 
-@pytest.mark.parametrize("path", ["/v1/forward", "/v1/gradients"])
+@pytest.mark.parametrize("path", ["/v1/forward", "/v1/loss", "/v1/gradients"])
 def test_limits_apply_to_every_endpoint(make_client, path):
     body = train_body(inputs=[[1.0]] * 3, targets=[[0.0]] * 3)
     fields = ("network", "inputs") if path == "/v1/forward" else ("network", "inputs", "targets", "loss")
@@ -68,15 +68,16 @@ def test_limits_apply_to_every_endpoint(make_client, path):
     assert r.status_code == 413 and "BACKPROP_MAX_BATCH" in r.json()["detail"][0]["msg"]
 
 
-def test_body_over_the_byte_limit_is_413_before_parsing(make_client):
+@pytest.mark.parametrize("path", ["/v1/forward", "/v1/loss", "/v1/gradients", "/v1/train"])
+def test_body_over_the_byte_limit_is_413_before_parsing(make_client, path):
     client = make_client(max_body_bytes=1000)
     raw = json.dumps(train_body(inputs=[[1.0]] * 200, targets=[[0.0]] * 200)).encode()
     assert len(raw) > 1000
-    r = client.post("/v1/train", content=raw, headers={"content-type": "application/json"})
+    r = client.post(path, content=raw, headers={"content-type": "application/json"})
     assert r.status_code == 413
     assert "BACKPROP_MAX_BODY_BYTES" in r.json()["detail"][0]["msg"]
     # Not parsed: even invalid JSON over the limit gets the size error.
-    r = client.post("/v1/train", content=b"{" * 2000, headers={"content-type": "application/json"})
+    r = client.post(path, content=b"{" * 2000, headers={"content-type": "application/json"})
     assert r.status_code == 413
 
 

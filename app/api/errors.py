@@ -18,9 +18,17 @@ from starlette.exceptions import HTTPException
 
 from app.nn.errors import NonFiniteError
 from app.schemas.base import LOCATED_ERROR_TYPES, describe
+from app.schemas.responses import ErrorBody
 from app.service import LimitExceeded
 
 error_log = logging.getLogger("backprop.error")
+
+# The error answers every body-taking route documents, all in the contract's shape.
+BODY_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "The body is not JSON the parser can read (too deeply nested, not UTF-8)."},
+    413: {"model": ErrorBody, "description": "Over a configured limit; `msg` names the setting that raises it."},
+    422: {"model": ErrorBody, "description": "Invalid body: `loc` points at the field, `msg` says what was expected."},
+}
 
 MAX_REPORTED_ERRORS = 100
 QUANTITY_WORDS = {

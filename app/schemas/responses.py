@@ -71,3 +71,15 @@ class ExampleList(StrictModel):
 
 class Health(StrictModel):
     status: Literal["ok"] = "ok"
+
+
+class ErrorEntry(StrictModel):
+    """One problem: ``loc`` is the path to the offending field (``["body", "network", "layers", 1, "weights"]``)."""
+
+    loc: list[str | int]
+    msg: str = Field(description="What was expected and what was found, in plain words.")
+    type: str = Field(description="A stable machine-readable kind, e.g. shape_mismatch, finite_number, limit_exceeded.")
+
+
+class ErrorBody(StrictModel):
+    detail: list[ErrorEntry]

@@ -23,7 +23,8 @@ def test_each_example_is_a_valid_train_body(client, name):
 def test_unknown_example_is_404(client):
     r = client.get("/v1/examples/mnist")
     assert r.status_code == 404
-    assert "seed" in r.json()["detail"]
+    (err,) = r.json()["detail"]
+    assert err["loc"] == ["path", "name"] and "seed" in err["msg"]
 
 
 def test_examples_are_fresh_copies(client):

@@ -107,6 +107,7 @@ def test_bad_train_body(client, seed_body, case_id, mutate, loc, words):
 
 
 LOSS_CASES = [c for c in CASES if c[2][0] in ("network", "inputs", "targets", "loss", "reduction")]
+FORWARD_CASES = [c for c in CASES if c[2][0] in ("network", "inputs") and c[0] not in ("bce-needs-sigmoid",)]
 
 
 @pytest.mark.parametrize("path", ["/v1/loss", "/v1/gradients"])
@@ -114,6 +115,15 @@ LOSS_CASES = [c for c in CASES if c[2][0] in ("network", "inputs", "targets", "l
 def test_bad_loss_body(client, seed_loss_body, path, case_id, mutate, loc, words):
     mutate(seed_loss_body)
     r = client.post(path, content=json.dumps(seed_loss_body), headers={"content-type": "application/json"})
+    assert r.status_code == 422, r.text
+    assert any(tuple(e["loc"]) == ("body", *loc) for e in strict_json(r.text)["detail"])
+
+
+@pytest.mark.parametrize("case_id, mutate, loc, words", FORWARD_CASES, ids=[c[0] for c in FORWARD_CASES])
+def test_bad_forward_body(client, seed_loss_body, case_id, mutate, loc, words):
+    body = {k: seed_loss_body[k] for k in ("network", "inputs")}
+    mutate(body)
+    r = client.post("/v1/forward", content=json.dumps(body), headers={"content-type": "application/json"})
     assert r.status_code == 422, r.text
     assert any(tuple(e["loc"]) == ("body", *loc) for e in strict_json(r.text)["detail"])
 

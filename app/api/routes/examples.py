@@ -4,7 +4,7 @@ from fastapi import APIRouter, HTTPException, Path
 
 from app.api.examples import EXAMPLES, example_body
 from app.schemas.requests import TrainRequest
-from app.schemas.responses import ExampleList, ExampleSummary
+from app.schemas.responses import ErrorBody, ExampleList, ExampleSummary
 
 router = APIRouter(prefix="/v1/examples", tags=["examples"])
 
@@ -19,9 +19,10 @@ def list_examples() -> ExampleList:
     operation_id="getExample",
     summary="A ready-to-post /v1/train body",
     response_model=TrainRequest,
-    responses={404: {"description": "No example has that name."}},
+    responses={404: {"model": ErrorBody, "description": "No example has that name."}},
 )
 def get_example(name: Annotated[str, Path(description="An example's name.", examples=["seed"])]) -> Any:
     if name not in EXAMPLES:
-        raise HTTPException(404, detail=f"no example named {name[:40]!r}; expected one of: {', '.join(EXAMPLES)}")
+        msg = f"no example named {name[:40]!r}; expected one of: {', '.join(EXAMPLES)}"
+        raise HTTPException(404, detail=[{"loc": ["path", "name"], "msg": msg, "type": "not_found"}])
     return example_body(name)

@@ -4,6 +4,7 @@ from fastapi import APIRouter, Body
 
 from app import service
 from app.api.deps import SettingsDep
+from app.api.errors import BODY_ERROR_RESPONSES
 from app.api.examples import FORWARD_FIELDS, openapi_examples
 from app.schemas.requests import ForwardRequest
 from app.schemas.responses import ForwardResponse
@@ -14,6 +15,7 @@ router = APIRouter(prefix="/v1/forward", tags=["backprop"])
 @router.post(
     "",
     operation_id="forward",
+    responses=BODY_ERROR_RESPONSES,
     summary="Forward pass: every layer's pre-activation and activation",
     response_model=ForwardResponse,
 )
