@@ -86,6 +86,30 @@ CASES = [
 ]
 
 
+# Structural nonsense in the parts every endpoint shares.
+CASES += [
+    ("network-is-list", set_path(("network",), [1, 2]), ("network",), ["dictionary", "an array of 2 items"]),
+    ("network-is-string", set_path(("network",), "2-2-1"), ("network",), ["dictionary", "string"]),
+    ("network-is-null", set_path(("network",), None), ("network",), ["null"]),
+    ("layers-is-object", set_path(("network", "layers"), {"0": {}}), ("network", "layers"), ["list", "an object"]),
+    ("layer-is-number", set_path(("network", "layers", 0), 3), ("network", "layers", 0), ["dictionary", "3"]),
+    ("layer-missing-weights", set_path(L0, {"activation": "relu"}), L0 + ("weights",), ["required"]),
+    ("weights-is-number", set_path(L0 + ("weights",), 0.5), L0 + ("weights",), ["list", "0.5"]),
+    ("weights-too-deep", set_path(L0 + ("weights",), [[[0.4], [0.4]], [[0.5], [0.4]]]), L0 + ("weights", 0, 0), ["number", "an array"]),
+    ("weight-is-object", set_path(L0 + ("weights", 0, 1), {"value": 1}), L0 + ("weights", 0, 1), ["number", "an object"]),
+    ("activation-is-number", set_path(L0 + ("activation",), 1), L0 + ("activation",), ["relu"]),
+    ("activation-wrong-case", set_path(L0 + ("activation",), "ReLU"), L0 + ("activation",), ["relu", "ReLU"]),
+    ("biases-is-number", set_path(L0 + ("biases",), 0.0), L0 + ("biases",), ["list"]),
+    ("inputs-is-string", set_path(("inputs",), "0.7,0.3"), ("inputs",), ["list", "string"]),
+    ("inputs-flat", set_path(("inputs",), [0.7, 0.3]), ("inputs", 0), ["list", "0.7"]),
+    ("inputs-too-deep", set_path(("inputs",), [[[0.7, 0.3]]]), ("inputs", 0, 0), ["number", "an array"]),
+    ("inputs-nan-second-row", set_path(("inputs",), [[0.7, 0.3], [float("nan"), 0.3]]), ("inputs", 1, 0), ["finite", "NaN"]),
+    ("inputs-string-number", set_path(("inputs", 0, 0), "0.7"), ("inputs", 0, 0), ["number", "string"]),
+    ("inputs-empty-row", set_path(("inputs",), [[]]), ("inputs", 0), ["at least 1"]),
+    ("extra-top-level", set_path(("debug",), True), ("debug",), ["not permitted"]),
+]
+
+
 def strict_json(text: str) -> Any:
     def reject(token: str) -> None:
         raise AssertionError(f"error body carries {token}")
@@ -106,8 +130,8 @@ def test_bad_train_body(client, seed_body, case_id, mutate, loc, words):
         assert word in err["msg"], err["msg"]
 
 
-LOSS_CASES = [c for c in CASES if c[2][0] in ("network", "inputs", "targets", "loss", "reduction")]
-FORWARD_CASES = [c for c in CASES if c[2][0] in ("network", "inputs") and c[0] not in ("bce-needs-sigmoid",)]
+LOSS_CASES = [c for c in CASES if c[2][0] in ("network", "inputs", "targets", "loss", "reduction", "debug")]
+FORWARD_CASES = [c for c in CASES if c[2][0] in ("network", "inputs", "debug") and c[0] not in ("bce-needs-sigmoid",)]
 
 
 @pytest.mark.parametrize("path", ["/v1/loss", "/v1/gradients"])
@@ -200,3 +224,9 @@ def test_many_errors_are_capped(client, seed_body):
     detail = r.json()["detail"]
     assert len(detail) == 101
     assert detail[-1]["type"] == "too_many_errors" and "5900 more" in detail[-1]["msg"]
+
+
+def test_every_endpoint_has_at_least_40_hostile_bodies():
+    assert len(FORWARD_CASES) + len(RAW_BODIES) >= 40
+    assert len(LOSS_CASES) + len(RAW_BODIES) >= 40
+    assert len(CASES) + len(RAW_BODIES) >= 40
