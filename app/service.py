@@ -215,14 +215,15 @@ def run_train(req: TrainRequest, settings: Settings) -> TrainResponse:
 
 def _train_out(result: TrainingResult) -> TrainResponse:
     trace = []
-    for entry in result.trace:
-        fields: dict[str, object] = {"iteration": entry.iteration, "loss": entry.loss}
-        if entry.output is not None:
-            fields["output"] = entry.output.tolist()
-        if entry.gradient is not None:
-            fields["gradients"] = _gradients_out(result.layout, entry.gradient)
-        if entry.params is not None:
-            fields["network"] = _network_out(result.layout, entry.params)
+    t = result.trace
+    for i in range(len(t)):
+        fields: dict[str, object] = {"iteration": int(t.iterations[i]), "loss": float(t.losses[i])}
+        if t.outputs is not None:
+            fields["output"] = t.outputs[i].tolist()
+        if t.gradients is not None:
+            fields["gradients"] = _gradients_out(result.layout, t.gradients[i])
+        if t.params is not None:
+            fields["network"] = _network_out(result.layout, t.params[i])
         trace.append(TraceEntry(**fields))
     out: dict[str, object] = {
         "status": result.status,

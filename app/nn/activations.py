@@ -1,9 +1,11 @@
 """Activation functions, each beside its derivative, with PyTorch's float64 conventions.
 
 Every entry of ``ACTIVATIONS`` maps a name to an :class:`Activation` holding
-``forward(z) -> a`` and ``backward(z, a, grad_a) -> grad_z``; all arrays are
-``[batch][units]``. ``backward`` is a vector-Jacobian product so that softmax,
-whose Jacobian is not diagonal, fits the same table as the elementwise ones.
+``forward(z, out=None) -> a`` and ``backward(z, a, grad_a, out=None) -> grad_z``;
+arrays are ``[..., units]`` (``[batch][units]``, or a stack of them). ``backward``
+is a vector-Jacobian product so that softmax, whose Jacobian is not diagonal, fits
+the same table as the elementwise ones. ``out``, when given, receives the result
+(no allocation); it must not alias ``z``, ``a`` or ``grad_a``.
 """
 
 from __future__ import annotations
@@ -24,86 +26,122 @@ SOFTPLUS_THRESHOLD = 20.0
 
 @dataclass(frozen=True)
 class Activation:
-    """A named activation: ``forward(z) -> a`` and ``backward(z, a, dL/da) -> dL/dz``, all ``[batch][units]``."""
+    """A named activation: ``forward(z) -> a`` and ``backward(z, a, dL/da) -> dL/dz``, all ``[..., units]``."""
 
     name: str
-    forward: Callable[[Array], Array]
-    backward: Callable[[Array, Array, Array], Array]
+    forward: Callable[..., Array]
+    backward: Callable[..., Array]
     elementwise: bool = True
 
 
-def _identity(z: Array) -> Array:
-    return z.copy()
+def _like(z: Array, out: Array | None) -> Array:
+    return np.empty_like(z) if out is None else out
 
 
-def _identity_backward(z: Array, a: Array, grad: Array) -> Array:
-    return grad.copy()
+def _identity(z: Array, out: Array | None = None) -> Array:
+    out = _like(z, out)
+    np.copyto(out, z)
+    return out
 
 
-def _relu(z: Array) -> Array:
-    return np.maximum(z, 0.0)
+def _identity_backward(z: Array, a: Array, grad: Array, out: Array | None = None) -> Array:
+    out = _like(grad, out)
+    np.copyto(out, grad)
+    return out
 
 
-def _relu_backward(z: Array, a: Array, grad: Array) -> Array:
+def _relu(z: Array, out: Array | None = None) -> Array:
+    return np.maximum(z, 0.0, out=_like(z, out))
+
+
+def _relu_backward(z: Array, a: Array, grad: Array, out: Array | None = None) -> Array:
     # PyTorch: the derivative at exactly 0 is 0.
-    return np.where(z > 0.0, grad, 0.0)
+    return np.multiply(grad, z > 0.0, out=_like(grad, out))
 
 
-def _leaky_relu(z: Array) -> Array:
-    return np.where(z > 0.0, z, z * LEAKY_RELU_SLOPE)
+def _leaky_relu(z: Array, out: Array | None = None) -> Array:
+    return np.multiply(z, np.where(z > 0.0, 1.0, LEAKY_RELU_SLOPE), out=_like(z, out))
 
 
-def _leaky_relu_backward(z: Array, a: Array, grad: Array) -> Array:
+def _leaky_relu_backward(z: Array, a: Array, grad: Array, out: Array | None = None) -> Array:
     # PyTorch: the slope at exactly 0 is the negative slope.
-    return np.where(z > 0.0, grad, grad * LEAKY_RELU_SLOPE)
+    return np.multiply(grad, np.where(z > 0.0, 1.0, LEAKY_RELU_SLOPE), out=_like(grad, out))
 
 
-def _sigmoid(z: Array) -> Array:
-    # exp of a non-positive number never overflows: split on the sign of z.
-    e = np.exp(-np.abs(z))
-    return np.where(z >= 0.0, 1.0 / (1.0 + e), e / (1.0 + e))
+def _sigmoid(z: Array, out: Array | None = None) -> Array:
+    # exp(-log(1 + exp(-z))), with logaddexp(0, -z) computing log(1 + exp(-z)) without ever
+    # overflowing exp, at any magnitude of z; the result saturates to exactly 0 and 1.
+    out = np.negative(z, out=_like(z, out))
+    np.logaddexp(0.0, out, out=out)
+    np.negative(out, out=out)
+    return np.exp(out, out=out)
 
 
-def _sigmoid_backward(z: Array, a: Array, grad: Array) -> Array:
-    return grad * a * (1.0 - a)
+def _sigmoid_backward(z: Array, a: Array, grad: Array, out: Array | None = None) -> Array:
+    # torch: grad * (1 - a) * a, in that order.
+    out = np.subtract(1.0, a, out=_like(grad, out))
+    np.multiply(grad, out, out=out)
+    return np.multiply(out, a, out=out)
 
 
-def _tanh(z: Array) -> Array:
-    return np.tanh(z)
+def _tanh(z: Array, out: Array | None = None) -> Array:
+    return np.tanh(z, out=_like(z, out))
 
 
-def _tanh_backward(z: Array, a: Array, grad: Array) -> Array:
-    return grad * (1.0 - a * a)
+def _tanh_backward(z: Array, a: Array, grad: Array, out: Array | None = None) -> Array:
+    out = np.multiply(a, a, out=_like(grad, out))
+    np.subtract(1.0, out, out=out)
+    return np.multiply(grad, out, out=out)
 
 
-def _softplus(z: Array) -> Array:
+def _softplus(z: Array, out: Array | None = None) -> Array:
     # Below the threshold exp(z) <= exp(20) cannot overflow; above it PyTorch returns z.
-    safe = np.minimum(z, SOFTPLUS_THRESHOLD)
-    return np.where(z > SOFTPLUS_THRESHOLD, z, np.log1p(np.exp(safe)))
+    out = np.minimum(z, SOFTPLUS_THRESHOLD, out=_like(z, out))
+    np.exp(out, out=out)
+    np.log1p(out, out=out)
+    np.copyto(out, z, where=z > SOFTPLUS_THRESHOLD)
+    return out
 
 
-def _softplus_backward(z: Array, a: Array, grad: Array) -> Array:
+def _softplus_backward(z: Array, a: Array, grad: Array, out: Array | None = None) -> Array:
+    # torch: grad * e / (e + 1) with e = exp(z), and grad itself above the threshold.
     e = np.exp(np.minimum(z, SOFTPLUS_THRESHOLD))
-    return np.where(z > SOFTPLUS_THRESHOLD, grad, grad * e / (e + 1.0))
+    out = np.multiply(grad, e, out=_like(grad, out))
+    np.divide(out, e + 1.0, out=out)
+    np.copyto(out, grad, where=z > SOFTPLUS_THRESHOLD)
+    return out
 
 
-def _elu(z: Array) -> Array:
+def _elu(z: Array, out: Array | None = None) -> Array:
     # expm1 keeps full precision for small negative z; clamping keeps exp off the positive side.
-    return np.where(z > 0.0, z, ELU_ALPHA * np.expm1(np.minimum(z, 0.0)))
+    out = np.minimum(z, 0.0, out=_like(z, out))
+    np.expm1(out, out=out)
+    if ELU_ALPHA != 1.0:
+        np.multiply(out, ELU_ALPHA, out=out)
+    np.copyto(out, z, where=z > 0.0)
+    return out
 
 
-def _elu_backward(z: Array, a: Array, grad: Array) -> Array:
-    return np.where(z > 0.0, grad, grad * ELU_ALPHA * np.exp(np.minimum(z, 0.0)))
+def _elu_backward(z: Array, a: Array, grad: Array, out: Array | None = None) -> Array:
+    out = np.minimum(z, 0.0, out=_like(grad, out))
+    np.exp(out, out=out)
+    if ELU_ALPHA != 1.0:
+        np.multiply(out, ELU_ALPHA, out=out)
+    np.multiply(grad, out, out=out)
+    np.copyto(out, grad, where=z > 0.0)
+    return out
 
 
-def _softmax(z: Array) -> Array:
+def _softmax(z: Array, out: Array | None = None) -> Array:
     # Shifting by the row maximum keeps exp in (0, 1]; the result is unchanged.
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
+    out = np.subtract(z, z.max(axis=-1, keepdims=True), out=_like(z, out))
+    np.exp(out, out=out)
+    return np.divide(out, out.sum(axis=-1, keepdims=True), out=out)
 
 
-def _softmax_backward(z: Array, a: Array, grad: Array) -> Array:
-    return a * (grad - (grad * a).sum(axis=1, keepdims=True))
+def _softmax_backward(z: Array, a: Array, grad: Array, out: Array | None = None) -> Array:
+    out = np.subtract(grad, (grad * a).sum(axis=-1, keepdims=True), out=_like(grad, out))
+    return np.multiply(a, out, out=out)
 
 
 ACTIVATIONS: Mapping[str, Activation] = MappingProxyType(

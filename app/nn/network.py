@@ -2,8 +2,13 @@
 
 A layer ``k`` maps ``a_{k-1}`` (``[batch][in]``) to ``pre_k = a_{k-1} @ W_k.T + b_k`` and
 ``a_k = f_k(pre_k)`` (both ``[batch][out]``), with ``W_k`` ``[out][in]`` as in
-``torch.nn.Linear``. Parameters can live in one flat vector (see :class:`Layout`)
-so that optimizers and masks work on a single buffer.
+``torch.nn.Linear``.
+
+All parameters live in one flat vector (:class:`Layout`), layer by layer, each layer
+as a block ``[in + 1][out]`` = ``[W.T; b]``. With a column of ones appended to each
+layer's input, one ``dot`` gives the pre-activation and one gives both dL/dW and dL/db;
+optimizers and masks work on the whole vector at once. A :class:`Workspace` holds
+every buffer a pass needs, so a training loop allocates nothing per iteration.
 """
 
 from __future__ import annotations
@@ -58,7 +63,7 @@ class Evaluation:
 
 @dataclass(frozen=True)
 class Layout:
-    """Where each layer's weights (row-major) and then biases sit in one flat float64 vector."""
+    """Where each layer's parameters sit in one flat float64 vector: a ``[in + 1][out]`` block ``[W.T; b]``."""
 
     shapes: tuple[tuple[int, int], ...]
     activations: tuple[str, ...]
@@ -69,35 +74,63 @@ class Layout:
 
     @cached_property
     def offsets(self) -> tuple[int, ...]:
-        """Start of layer ``k``'s weights, for every ``k``, then the total size."""
+        """Start of layer ``k``'s block, for every ``k``, then the total size."""
         out = [0]
         for o, i in self.shapes:
-            out.append(out[-1] + o * i + o)
+            out.append(out[-1] + (i + 1) * o)
         return tuple(out)
 
     @property
     def size(self) -> int:
         return self.offsets[-1]
 
+    def blocks(self, flat: Array) -> tuple[Array, ...]:
+        """Per-layer ``[in + 1][out]`` views ``[W.T; b]`` into ``flat``."""
+        return tuple(
+            flat[start:end].reshape(i + 1, o) for (o, i), start, end in zip(self.shapes, self.offsets, self.offsets[1:])
+        )
+
+    def views(self, flat: Array) -> tuple[tuple[Array, Array], ...]:
+        """Per-layer ``(weights [out][in], biases [out])`` views into ``flat``; writing them writes ``flat``."""
+        return tuple((block[:-1].T, block[-1]) for block in self.blocks(flat))
+
     def pack(self, layers: Sequence[Layer]) -> Array:
-        """A new flat ``[size]`` vector holding every layer's weights then biases."""
+        """A new flat ``[size]`` vector holding every layer's parameters."""
         flat = np.empty(self.size)
         for (w, b), layer in zip(self.views(flat), layers, strict=True):
             w[...] = layer.weights
             b[...] = layer.biases
         return flat
 
-    def views(self, flat: Array) -> tuple[tuple[Array, Array], ...]:
-        """Per-layer ``(weights [out][in], biases [out])`` views into ``flat``; writing them writes ``flat``."""
-        out = []
-        for (o, i), start in zip(self.shapes, self.offsets):
-            mid = start + o * i
-            out.append((flat[start:mid].reshape(o, i), flat[mid : mid + o]))
-        return tuple(out)
-
     def layers(self, flat: Array) -> tuple[Layer, ...]:
         """Layers whose parameters are views into ``flat`` (no copy)."""
         return tuple(Layer(w, b, act) for (w, b), act in zip(self.views(flat), self.activations))
+
+
+class Workspace:
+    """Every buffer one forward and backward pass needs, for a fixed layout and batch of inputs.
+
+    ``inputs[k]`` is layer ``k``'s input with a column of ones appended (``[batch][in_k + 1]``):
+    the caller's inputs for ``k = 0``, layer ``k-1``'s activation after that. Scratch space
+    owned by one computation; the arrays it returns are views into it.
+    """
+
+    def __init__(self, layout: Layout, inputs: Array) -> None:
+        batch = inputs.shape[0]
+        self.layout = layout
+        self.acts = tuple(ACTIVATIONS[name] for name in layout.activations)
+        self.inputs = [np.ones((batch, i + 1)) for _, i in layout.shapes]
+        self.inputs[0][:, :-1] = inputs
+        self.pre = [np.empty((batch, o)) for o, _ in layout.shapes]
+        self.output = np.empty((batch, layout.shapes[-1][0]))
+        self.delta = [np.empty((batch, o)) for o, _ in layout.shapes]
+        self.d_post = [np.empty((batch, o)) for o, _ in layout.shapes]
+        self.grad = np.empty(layout.size)
+        self.grad_blocks = layout.blocks(self.grad)
+
+    def post(self, k: int) -> Array:
+        """Layer ``k``'s activation ``[batch][out_k]`` (a view)."""
+        return self.output if k == len(self.pre) - 1 else self.inputs[k + 1][:, :-1]
 
 
 def _check_finite(value: Array, layer: int, quantity: str) -> None:
@@ -105,57 +138,60 @@ def _check_finite(value: Array, layer: int, quantity: str) -> None:
         raise NonFiniteError(layer, quantity)
 
 
+def forward_pass(blocks: Sequence[Array], ws: Workspace, *, last_activation: bool = True, check: bool = False) -> None:
+    """Fill ``ws.pre`` and the activations from ``ws.inputs[0]``; ``check`` raises NonFiniteError at the first overflow.
+
+    Without ``last_activation`` the output is left unset (a fused loss needs only the logits).
+    """
+    last = len(blocks) - 1
+    for k, block in enumerate(blocks):
+        np.dot(ws.inputs[k], block, out=ws.pre[k])
+        if check:
+            _check_finite(ws.pre[k], k, "pre_activation")
+        if k < last or last_activation:
+            ws.acts[k].forward(ws.pre[k], out=ws.post(k))
+            if check:
+                _check_finite(ws.post(k), k, "activation")
+
+
+def backward_pass(blocks: Sequence[Array], ws: Workspace, targets: Array, loss: str, reduction: str) -> Array:
+    """dLoss/dtheta into ``ws.grad`` (flat, layout order), from the values ``forward_pass`` left in ``ws``."""
+    spec = LOSSES[loss]
+    last = len(blocks) - 1
+    if spec.from_logits:
+        # The fused loss differentiates straight through to the logits (sigmoid/softmax folded in).
+        spec.grad(ws.pre[last], targets, reduction, out=ws.delta[last])
+    else:
+        spec.grad(ws.output, targets, reduction, out=ws.d_post[last])
+        ws.acts[last].backward(ws.pre[last], ws.output, ws.d_post[last], out=ws.delta[last])
+    for k in range(last, -1, -1):
+        # [in + 1][out] = inputs.T @ delta: dL/dW.T and, through the ones column, dL/db.
+        np.dot(ws.inputs[k].T, ws.delta[k], out=ws.grad_blocks[k])
+        if k > 0:
+            np.dot(ws.delta[k], blocks[k][:-1].T, out=ws.d_post[k - 1])
+            ws.acts[k - 1].backward(ws.pre[k - 1], ws.post(k - 1), ws.d_post[k - 1], out=ws.delta[k - 1])
+    return ws.grad
+
+
+def _loss_input(ws: Workspace, loss: str) -> Array:
+    return ws.pre[-1] if LOSSES[loss].from_logits else ws.output
+
+
 def forward(layers: Sequence[Layer], inputs: Array, *, check: bool = True) -> Forward:
     """Run ``inputs`` ``[batch][in_0]`` through ``layers``; with ``check``, raise NonFiniteError at the first overflow."""
-    pre, post = [], []
-    a = inputs
-    # Overflow is detected explicitly below (or by the caller), so numpy's warnings are noise.
+    layout = Layout.of(layers)
+    ws = Workspace(layout, inputs)
+    # Overflow is detected explicitly (or by the caller), so numpy's warnings are noise.
     with np.errstate(all="ignore"):
-        for k, layer in enumerate(layers):
-            z = a @ layer.weights.T + layer.biases
-            if check:
-                _check_finite(z, k, "pre_activation")
-            a = ACTIVATIONS[layer.activation].forward(z)
-            if check:
-                _check_finite(a, k, "activation")
-            pre.append(z)
-            post.append(a)
-    return Forward(tuple(pre), tuple(post))
+        forward_pass(layout.blocks(layout.pack(layers)), ws, check=check)
+    return Forward(tuple(ws.pre), tuple(ws.post(k) for k in range(len(layers))))
 
 
 def loss_value(fwd: Forward, targets: Array, loss: str, reduction: str) -> float:
     """The reduced loss of ``fwd`` against ``targets`` ``[batch][out_last]``."""
     spec = LOSSES[loss]
-    x = fwd.pre[-1] if spec.from_logits else fwd.output
     with np.errstate(all="ignore"):
-        return spec.value(x, targets, reduction)
-
-
-def backward(
-    layers: Sequence[Layer], inputs: Array, fwd: Forward, targets: Array, loss: str, reduction: str
-) -> Array:
-    """dLoss/dtheta for every weight and bias, as a new flat vector in ``Layout.of(layers)`` order."""
-    layout = Layout.of(layers)
-    grad = np.empty(layout.size)
-    views = layout.views(grad)
-    spec = LOSSES[loss]
-    last = len(layers) - 1
-    with np.errstate(all="ignore"):
-        if spec.from_logits:
-            # The fused loss differentiates straight through to the logits (sigmoid/softmax folded in).
-            delta = spec.grad(fwd.pre[last], targets, reduction)
-        else:
-            d_out = spec.grad(fwd.output, targets, reduction)
-            delta = ACTIVATIONS[layers[last].activation].backward(fwd.pre[last], fwd.output, d_out)
-        for k in range(last, -1, -1):
-            g_w, g_b = views[k]
-            a_prev = inputs if k == 0 else fwd.post[k - 1]
-            np.matmul(delta.T, a_prev, out=g_w)
-            np.sum(delta, axis=0, out=g_b)
-            if k > 0:
-                d_a = delta @ layers[k].weights
-                delta = ACTIVATIONS[layers[k - 1].activation].backward(fwd.pre[k - 1], fwd.post[k - 1], d_a)
-    return grad
+        return spec.value(fwd.pre[-1] if spec.from_logits else fwd.output, targets, reduction)
 
 
 def evaluate(
@@ -168,17 +204,27 @@ def evaluate(
     gradients: bool = True,
 ) -> Evaluation:
     """Forward, loss and (optionally) every gradient; raises NonFiniteError naming where a value overflowed."""
-    fwd = forward(layers, inputs)
-    value = loss_value(fwd, targets, loss, reduction)
-    last = len(layers) - 1
+    layout = Layout.of(layers)
+    ws = Workspace(layout, inputs)
+    blocks = layout.blocks(layout.pack(layers))
+    with np.errstate(all="ignore"):
+        value = checked_pass(blocks, ws, targets, loss, reduction, gradients=gradients)
+    fwd = Forward(tuple(ws.pre), tuple(ws.post(k) for k in range(len(layers))))
+    return Evaluation(fwd, value, ws.grad if gradients else None, layout)
+
+
+def checked_pass(
+    blocks: Sequence[Array], ws: Workspace, targets: Array, loss: str, reduction: str, *, gradients: bool = True
+) -> float:
+    """Forward, loss and (optionally) backward into ``ws``, raising NonFiniteError where a value overflowed."""
+    forward_pass(blocks, ws, check=True)
+    last = len(blocks) - 1
+    value = LOSSES[loss].value(_loss_input(ws, loss), targets, reduction)
     if not np.isfinite(value):
         raise NonFiniteError(last, "loss")
-    layout = Layout.of(layers)
-    grad = None
     if gradients:
-        grad = backward(layers, inputs, fwd, targets, loss, reduction)
+        backward_pass(blocks, ws, targets, loss, reduction)
         # Report the layer nearest the output whose gradient overflowed: that is where it arose.
         for k in range(last, -1, -1):
-            start, end = layout.offsets[k], layout.offsets[k + 1]
-            _check_finite(grad[start:end], k, "gradient")
-    return Evaluation(fwd, value, grad, layout)
+            _check_finite(ws.grad_blocks[k], k, "gradient")
+    return value

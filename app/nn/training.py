@@ -4,42 +4,76 @@ Each iteration runs forward on the current parameters, the loss, backward and on
 optimizer step. Iteration ``i`` (1-based) *completes* when its loss and every
 gradient are finite and its update leaves every parameter finite; training stops
 at the first iteration that does not complete. The caller's arrays are never written.
+
+The loop keeps every buffer it needs and allocates nothing per iteration. It runs in
+chunks of up to ``MAX_CHUNK`` iterations, keeping each iteration's logits and
+parameters; losses, finiteness and the recorded values are then computed for the
+whole chunk at once, and a chunk that holds a failing iteration is cut back to the
+last iteration that completed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from app.nn.network import Layer, Layout, backward, evaluate, forward, loss_value
+from app.nn.activations import ACTIVATIONS
+from app.nn.losses import LOSSES
+from app.nn.network import Layer, Layout, Workspace, backward_pass, checked_pass, forward, forward_pass, loss_value
 from app.nn.optimizers import Optimizer
 
 Array = np.ndarray
 RECORDABLE = ("output", "gradients", "network")
+MAX_CHUNK = 256
+# A chunk's history buffers hold at most about this many float64 each (512 KiB).
+CHUNK_VALUES = 1 << 16
 
 
 @dataclass(frozen=True)
-class TraceEntry:
-    """Iteration ``iteration``'s loss, and if recorded its ``output`` ``[batch][out]`` and flat
-    ``gradient`` (both before the update) and flat ``params`` (after it)."""
+class TraceChunk:
+    """Recorded iterations, column by column: ``iterations`` ``[r]``, ``losses`` ``[r]``, and when
+    recorded ``outputs`` ``[r][batch][out]`` and flat ``gradients`` ``[r][n]`` (before each update)
+    and ``params`` ``[r][n]`` (after it)."""
 
-    iteration: int
-    loss: float
-    output: Array | None = None
-    gradient: Array | None = None
+    iterations: Array
+    losses: Array
+    outputs: Array | None = None
+    gradients: Array | None = None
     params: Array | None = None
+
+    def __len__(self) -> int:
+        return len(self.iterations)
+
+    @staticmethod
+    def concat(chunks: Sequence[TraceChunk]) -> TraceChunk:
+        def cat(name: str) -> Array | None:
+            parts = [getattr(c, name) for c in chunks]
+            return np.concatenate(parts) if parts and parts[0] is not None else None
+
+        if not chunks:
+            return TraceChunk(np.empty(0, dtype=np.int64), np.empty(0))
+        return TraceChunk(cat("iterations"), cat("losses"), cat("outputs"), cat("gradients"), cat("params"))  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How training ended: ``status`` ``completed`` or ``diverged`` (then ``diverged_at``), the flat
+    ``params`` after the last completed iteration, and ``final_loss`` (``None`` when not finite)."""
+
+    status: str
+    params: Array
+    final_loss: float | None
+    diverged_at: int | None = None
 
 
 @dataclass(frozen=True)
 class TrainingResult:
-    """``status`` is ``completed`` or ``diverged`` (then ``diverged_at`` is the failing iteration);
-    ``params`` (flat, ``layout`` order) hold the parameters after the last completed iteration,
-    ``final_loss`` their loss, or ``None`` when it is not finite."""
+    """The whole ``trace`` (one TraceChunk), the outcome's fields, and the parameter ``layout``."""
 
     status: str
-    trace: tuple[TraceEntry, ...]
+    trace: TraceChunk
     params: Array
     layout: Layout
     final_loss: float | None
@@ -57,6 +91,29 @@ def recorded_count(iterations: int, record_every: int) -> int:
     return scheduled + (0 if (iterations - 1) % record_every == 0 else 1)
 
 
+def start_training(
+    layers: Sequence[Layer],
+    inputs: Array,
+    targets: Array,
+    loss: str,
+    reduction: str,
+    optimizer: Optimizer,
+    iterations: int,
+    *,
+    record_every: int = 1,
+    record: frozenset[str] = frozenset(),
+    trainable: Array | None = None,
+) -> Iterator[TraceChunk | Outcome]:
+    """Check iteration 1 now, then iterate over trace chunks as they are computed; the last item is the Outcome.
+
+    ``trainable`` is a flat boolean ``[n]`` mask in ``Layout.of(layers)`` order (``None``: all).
+    Raises NonFiniteError at once when the *initial* network already overflows (a bad
+    request); later overflow is divergence.
+    """
+    trainer = _Trainer(layers, inputs, targets, loss, reduction, optimizer, iterations, record_every, record, trainable)
+    return trainer.run()
+
+
 def train(
     layers: Sequence[Layer],
     inputs: Array,
@@ -70,61 +127,133 @@ def train(
     record: frozenset[str] = frozenset(),
     trainable: Array | None = None,
 ) -> TrainingResult:
-    """Train ``layers`` for ``iterations`` full-batch steps on ``inputs`` ``[batch][in]`` and ``targets`` ``[batch][out]``.
-
-    ``trainable`` is a flat boolean ``[n]`` mask in ``Layout.of(layers)`` order (``None``: all).
-    Raises NonFiniteError when the *initial* network already overflows; later overflow is divergence.
-    """
-    layout = Layout.of(layers)
-    params = layout.pack(layers)
-    state = optimizer.init(params)
-    trace: list[TraceEntry] = []
-    last_completed: TraceEntry | None = None
-    diverged_at = None
-    with np.errstate(all="ignore"):
-        for i in range(1, iterations + 1):
-            current = layout.layers(params)
-            if i == 1:
-                # Iteration 1 runs on the caller's network: an overflow there is a bad request
-                # (NonFiniteError, naming the layer), not divergence.
-                ev = evaluate(current, inputs, targets, loss, reduction)
-                fwd, value, grad = ev.forward, ev.loss, ev.gradient
-            else:
-                fwd = forward(current, inputs, check=False)
-                value = loss_value(fwd, targets, loss, reduction)
-                if not np.isfinite(value):
-                    diverged_at = i
-                    break
-                grad = backward(current, inputs, fwd, targets, loss, reduction)
-            new_params, state = optimizer.step(params, grad, state, trainable)
-            if not (np.isfinite(grad).all() and np.isfinite(new_params).all()):
-                diverged_at = i
-                break
-            params = new_params
-            last_completed = TraceEntry(
-                iteration=i,
-                loss=value,
-                output=fwd.output if "output" in record else None,
-                gradient=grad if "gradients" in record else None,
-                params=params if "network" in record else None,
-            )
-            if is_recorded(i, iterations, record_every):
-                trace.append(last_completed)
-
-    if diverged_at is not None and last_completed is not None and (not trace or trace[-1] is not last_completed):
-        trace.append(last_completed)
-    return TrainingResult(
-        status="completed" if diverged_at is None else "diverged",
-        trace=tuple(trace),
-        params=params,
-        layout=layout,
-        final_loss=_final_loss(layout, params, inputs, targets, loss, reduction),
-        diverged_at=diverged_at,
+    """Train ``layers`` for ``iterations`` full-batch steps on ``inputs`` ``[batch][in]`` and ``targets`` ``[batch][out]``."""
+    items = list(
+        start_training(
+            layers, inputs, targets, loss, reduction, optimizer, iterations,
+            record_every=record_every, record=record, trainable=trainable,
+        )
     )
+    outcome = items.pop()
+    assert isinstance(outcome, Outcome)
+    trace = TraceChunk.concat(items)  # type: ignore[arg-type]
+    return TrainingResult(outcome.status, trace, outcome.params, Layout.of(layers), outcome.final_loss, outcome.diverged_at)
+
+
+class _Trainer:
+    """One training run's buffers; ``run`` is its loop. Built eagerly so iteration 1 is checked at once."""
+
+    def __init__(
+        self,
+        layers: Sequence[Layer],
+        inputs: Array,
+        targets: Array,
+        loss: str,
+        reduction: str,
+        optimizer: Optimizer,
+        iterations: int,
+        record_every: int,
+        record: frozenset[str],
+        trainable: Array | None,
+    ) -> None:
+        self.layout = layout = Layout.of(layers)
+        n = layout.size
+        self.inputs, self.targets, self.loss, self.reduction = inputs, targets, loss, reduction
+        self.optimizer, self.iterations, self.record_every, self.record = optimizer, iterations, record_every, record
+        self.params = layout.pack(layers)
+        self.initial = self.params.copy()
+        self.blocks = layout.blocks(self.params)
+        self.frozen = None if trainable is None or trainable.all() else ~trainable
+        self.ws = Workspace(layout, inputs)
+        self.spec = LOSSES[loss]
+        self.last_act = ACTIVATIONS[layout.activations[-1]]
+        batch, n_out = targets.shape
+        k = max(1, min(MAX_CHUNK, iterations, CHUNK_VALUES // max(n, batch * n_out)))
+        self.logits = np.empty((k, batch, n_out))
+        self.history = np.empty((k, n))
+        self.grads = np.empty((k, n)) if "gradients" in record else None
+        self.grad_checks = np.empty(k)
+        self.zeros = np.zeros(n)
+        self.state = optimizer.init(n)
+        with np.errstate(all="ignore"):
+            # Iteration 1 runs on the caller's network: an overflow there is a bad request
+            # (NonFiniteError, naming the layer), not divergence. Its pass is kept for the loop.
+            checked_pass(self.blocks, self.ws, targets, loss, reduction)
+        self.logits[0] = self.ws.pre[-1]
+
+    def _step(self, r: int, precomputed: bool) -> None:
+        ws, last = self.ws, len(self.blocks) - 1
+        if not precomputed:
+            ws.pre[last] = self.logits[r]
+            forward_pass(self.blocks, ws, last_activation=not self.spec.from_logits)
+            backward_pass(self.blocks, ws, self.targets, self.loss, self.reduction)
+        # 0 * g is NaN exactly when g is inf or NaN, and a dot with zeros cannot overflow.
+        self.grad_checks[r] = self.zeros.dot(ws.grad)
+        if self.grads is not None:
+            self.grads[r] = ws.grad
+        self.optimizer.update(self.params, ws.grad, self.state)
+        if self.frozen is not None:
+            np.copyto(self.params, self.initial, where=self.frozen)
+        self.history[r] = self.params
+
+    def _rows(self, rows: Array, first: int, losses: Array) -> TraceChunk:
+        """Copies of the given rows of the current chunk, whose first iteration is ``first``."""
+        outputs = None
+        if "output" in self.record:
+            outputs = self.last_act.forward(self.logits[rows])
+        return TraceChunk(
+            iterations=first + rows,
+            losses=losses[rows],
+            outputs=outputs,
+            gradients=self.grads[rows] if self.grads is not None else None,
+            params=self.history[rows] if "network" in self.record else None,
+        )
+
+    def run(self) -> Iterator[TraceChunk | Outcome]:
+        k = len(self.history)
+        before = self.initial.copy()  # the parameters before the current chunk
+        pending: TraceChunk | None = None  # the previous chunk's last iteration, if not yet emitted
+        first, precomputed = 1, True
+        diverged_at = None
+        while first <= self.iterations:
+            n = min(k, self.iterations - first + 1)
+            with np.errstate(all="ignore"):
+                for r in range(n):
+                    self._step(r, precomputed)
+                    precomputed = False
+                x = self.logits[:n] if self.spec.from_logits else self.last_act.forward(self.logits[:n])
+                losses = self.spec.values(x, self.targets, self.reduction)
+                completed = np.isfinite(losses) & np.isfinite(self.grad_checks[:n]) & np.isfinite(self.history[:n]).all(axis=1)
+                good = n if completed.all() else int(np.argmin(completed))
+                numbers = np.arange(first, first + n)
+                scheduled = ((numbers - 1) % self.record_every == 0) | (numbers == self.iterations)
+                if good < n and good > 0:
+                    scheduled[good - 1] = True  # the last completed iteration is always in the trace
+                rows = np.flatnonzero(scheduled[:good])
+                chunk = self._rows(rows, first, losses) if len(rows) else None
+            if good < n and good == 0 and pending is not None:
+                yield pending
+            if chunk is not None:
+                yield chunk
+            if good < n:
+                diverged_at = first + good
+                if good > 0:
+                    before = self.history[good - 1].copy()
+                break
+            before = self.history[n - 1].copy()
+            pending = None
+            if not scheduled[n - 1]:
+                with np.errstate(all="ignore"):
+                    pending = self._rows(np.array([n - 1]), first, losses)
+            first += n
+        yield Outcome(
+            status="completed" if diverged_at is None else "diverged",
+            params=before,
+            final_loss=_final_loss(self.layout, before, self.inputs, self.targets, self.loss, self.reduction),
+            diverged_at=diverged_at,
+        )
 
 
 def _final_loss(layout: Layout, params: Array, inputs: Array, targets: Array, loss: str, reduction: str) -> float | None:
-    layers = layout.layers(params)
-    with np.errstate(all="ignore"):
-        value = loss_value(forward(layers, inputs, check=False), targets, loss, reduction)
+    value = loss_value(forward(layout.layers(params), inputs, check=False), targets, loss, reduction)
     return value if np.isfinite(value) else None

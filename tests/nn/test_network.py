@@ -4,7 +4,7 @@ import pytest
 from app.nn.activations import ACTIVATIONS
 from app.nn.errors import NonFiniteError
 from app.nn.losses import LOSSES
-from app.nn.network import Layer, Layout, backward, evaluate, forward, loss_value
+from app.nn.network import Layer, Layout, evaluate, forward, loss_value
 from tests.conftest import random_layers, random_targets
 
 HIDDEN = sorted(name for name, a in ACTIVATIONS.items() if a.elementwise)
@@ -74,18 +74,20 @@ def test_layout_round_trip(rng):
     for (w, b), layer in zip(layout.views(flat), layers):
         np.testing.assert_array_equal(w, layer.weights)
         np.testing.assert_array_equal(b, layer.biases)
+    # Each layer is a [in + 1][out] block: W.T with the biases as its last row.
+    block = layout.blocks(flat)[1]
+    np.testing.assert_array_equal(block, np.vstack([layers[1].weights.T, layers[1].biases]))
     layout.views(flat)[1][0][0, 0] = 42.0
     assert flat[layout.offsets[1]] == 42.0
 
 
-def test_backward_does_not_write_its_inputs(rng):
+def test_evaluate_does_not_write_its_inputs(rng):
     layers = random_layers(rng, [2, 3, 1], ["elu", "sigmoid"])
     before = [(l.weights.copy(), l.biases.copy()) for l in layers]
     x = rng.normal(size=(3, 2))
     x0 = x.copy()
     y = rng.uniform(size=(3, 1))
-    fwd = forward(layers, x)
-    backward(layers, x, fwd, y, "binary_cross_entropy", "mean")
+    evaluate(layers, x, y, "binary_cross_entropy", "mean")
     np.testing.assert_array_equal(x, x0)
     for (w, b), layer in zip(before, layers):
         np.testing.assert_array_equal(w, layer.weights)

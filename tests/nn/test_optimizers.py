@@ -8,7 +8,7 @@ from app.nn.optimizers import SGD, Adam
 
 def run(opt, params, grads, trainable=None):
     p = np.asarray(params, dtype=float)
-    state = opt.init(p)
+    state = opt.init(p.size)
     out = []
     for g in grads:
         p, state = opt.step(p, np.asarray(g, dtype=float), state, trainable)
@@ -92,9 +92,24 @@ def test_frozen_parameters_never_change_weight_decay_included(opt):
 def test_step_never_writes_its_arguments(opt):
     p, g = np.array([1.0, 2.0]), np.array([0.5, -0.5])
     p0, g0 = p.copy(), g.copy()
-    state = opt.init(p)
+    state = opt.init(p.size)
     new, state = opt.step(p, g, state)
     new, state = opt.step(new, g, state)
     np.testing.assert_array_equal(p, p0)
     np.testing.assert_array_equal(g, g0)
     assert state.step == 2
+
+
+@pytest.mark.parametrize(
+    "opt",
+    [SGD(0.3), SGD(0.3, weight_decay=0.1), SGD(0.3, momentum=0.9), SGD(0.3, momentum=0.9, nesterov=True, weight_decay=0.2), Adam(0.1), Adam(0.1, (0.3, 0.9), 1e-3, 0.05)],
+)
+def test_in_place_update_matches_the_pure_step(opt, rng):
+    params = rng.normal(size=6)
+    grads = rng.normal(size=(5, 6))
+    pure = run(opt, params, grads)
+    p = params.copy()
+    state = opt.init(p.size)
+    for g, expected in zip(grads, pure):
+        opt.update(p, g, state)
+        np.testing.assert_array_equal(p, expected)

@@ -167,6 +167,8 @@ def test_training_trace_matches_torch(name, frozen, rng):
     )
     losses, snapshots = torch_train(layers, acts, x, y, loss, "mean", make_theirs, iterations, masks)
     assert result.status == "completed"
-    np.testing.assert_allclose([e.loss for e in result.trace], losses, rtol=RTOL, atol=ATOL)
-    for entry, snapshot in zip(result.trace, snapshots, strict=True):
-        np.testing.assert_allclose(entry.params, snapshot, rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(result.trace.losses, losses, rtol=RTOL, atol=ATOL)
+    assert len(result.trace) == len(snapshots)
+    for params, snapshot in zip(result.trace.params, snapshots):
+        ours = np.concatenate([np.concatenate([w.ravel(), b]) for w, b in layout.views(params)])
+        np.testing.assert_allclose(ours, snapshot, rtol=RTOL, atol=ATOL)
