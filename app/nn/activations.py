@@ -34,44 +34,40 @@ class Activation:
     elementwise: bool = True
 
 
-def _like(z: Array, out: Array | None) -> Array:
-    return np.empty_like(z) if out is None else out
-
-
 def _identity(z: Array, out: Array | None = None) -> Array:
-    out = _like(z, out)
+    out = np.copy(z) if out is None else out
     np.copyto(out, z)
     return out
 
 
 def _identity_backward(z: Array, a: Array, grad: Array, out: Array | None = None) -> Array:
-    out = _like(grad, out)
+    out = np.copy(grad) if out is None else out
     np.copyto(out, grad)
     return out
 
 
 def _relu(z: Array, out: Array | None = None) -> Array:
-    return np.maximum(z, 0.0, out=_like(z, out))
+    return np.maximum(z, 0.0, out=out)
 
 
 def _relu_backward(z: Array, a: Array, grad: Array, out: Array | None = None) -> Array:
     # PyTorch: the derivative at exactly 0 is 0.
-    return np.multiply(grad, z > 0.0, out=_like(grad, out))
+    return np.multiply(grad, z > 0.0, out=out)
 
 
 def _leaky_relu(z: Array, out: Array | None = None) -> Array:
-    return np.multiply(z, np.where(z > 0.0, 1.0, LEAKY_RELU_SLOPE), out=_like(z, out))
+    return np.multiply(z, np.where(z > 0.0, 1.0, LEAKY_RELU_SLOPE), out=out)
 
 
 def _leaky_relu_backward(z: Array, a: Array, grad: Array, out: Array | None = None) -> Array:
     # PyTorch: the slope at exactly 0 is the negative slope.
-    return np.multiply(grad, np.where(z > 0.0, 1.0, LEAKY_RELU_SLOPE), out=_like(grad, out))
+    return np.multiply(grad, np.where(z > 0.0, 1.0, LEAKY_RELU_SLOPE), out=out)
 
 
 def _sigmoid(z: Array, out: Array | None = None) -> Array:
     # exp(-log(1 + exp(-z))), with logaddexp(0, -z) computing log(1 + exp(-z)) without ever
     # overflowing exp, at any magnitude of z; the result saturates to exactly 0 and 1.
-    out = np.negative(z, out=_like(z, out))
+    out = np.negative(z, out=out)
     np.logaddexp(0.0, out, out=out)
     np.negative(out, out=out)
     return np.exp(out, out=out)
@@ -79,24 +75,24 @@ def _sigmoid(z: Array, out: Array | None = None) -> Array:
 
 def _sigmoid_backward(z: Array, a: Array, grad: Array, out: Array | None = None) -> Array:
     # torch: grad * (1 - a) * a, in that order.
-    out = np.subtract(1.0, a, out=_like(grad, out))
+    out = np.subtract(1.0, a, out=out)
     np.multiply(grad, out, out=out)
     return np.multiply(out, a, out=out)
 
 
 def _tanh(z: Array, out: Array | None = None) -> Array:
-    return np.tanh(z, out=_like(z, out))
+    return np.tanh(z, out=out)
 
 
 def _tanh_backward(z: Array, a: Array, grad: Array, out: Array | None = None) -> Array:
-    out = np.multiply(a, a, out=_like(grad, out))
+    out = np.multiply(a, a, out=out)
     np.subtract(1.0, out, out=out)
     return np.multiply(grad, out, out=out)
 
 
 def _softplus(z: Array, out: Array | None = None) -> Array:
     # Below the threshold exp(z) <= exp(20) cannot overflow; above it PyTorch returns z.
-    out = np.minimum(z, SOFTPLUS_THRESHOLD, out=_like(z, out))
+    out = np.minimum(z, SOFTPLUS_THRESHOLD, out=out)
     np.exp(out, out=out)
     np.log1p(out, out=out)
     np.copyto(out, z, where=z > SOFTPLUS_THRESHOLD)
@@ -106,7 +102,7 @@ def _softplus(z: Array, out: Array | None = None) -> Array:
 def _softplus_backward(z: Array, a: Array, grad: Array, out: Array | None = None) -> Array:
     # torch: grad * e / (e + 1) with e = exp(z), and grad itself above the threshold.
     e = np.exp(np.minimum(z, SOFTPLUS_THRESHOLD))
-    out = np.multiply(grad, e, out=_like(grad, out))
+    out = np.multiply(grad, e, out=out)
     np.divide(out, e + 1.0, out=out)
     np.copyto(out, grad, where=z > SOFTPLUS_THRESHOLD)
     return out
@@ -114,7 +110,7 @@ def _softplus_backward(z: Array, a: Array, grad: Array, out: Array | None = None
 
 def _elu(z: Array, out: Array | None = None) -> Array:
     # expm1 keeps full precision for small negative z; clamping keeps exp off the positive side.
-    out = np.minimum(z, 0.0, out=_like(z, out))
+    out = np.minimum(z, 0.0, out=out)
     np.expm1(out, out=out)
     if ELU_ALPHA != 1.0:
         np.multiply(out, ELU_ALPHA, out=out)
@@ -123,7 +119,7 @@ def _elu(z: Array, out: Array | None = None) -> Array:
 
 
 def _elu_backward(z: Array, a: Array, grad: Array, out: Array | None = None) -> Array:
-    out = np.minimum(z, 0.0, out=_like(grad, out))
+    out = np.minimum(z, 0.0, out=out)
     np.exp(out, out=out)
     if ELU_ALPHA != 1.0:
         np.multiply(out, ELU_ALPHA, out=out)
@@ -134,13 +130,13 @@ def _elu_backward(z: Array, a: Array, grad: Array, out: Array | None = None) -> 
 
 def _softmax(z: Array, out: Array | None = None) -> Array:
     # Shifting by the row maximum keeps exp in (0, 1]; the result is unchanged.
-    out = np.subtract(z, z.max(axis=-1, keepdims=True), out=_like(z, out))
+    out = np.subtract(z, z.max(axis=-1, keepdims=True), out=out)
     np.exp(out, out=out)
     return np.divide(out, out.sum(axis=-1, keepdims=True), out=out)
 
 
 def _softmax_backward(z: Array, a: Array, grad: Array, out: Array | None = None) -> Array:
-    out = np.subtract(grad, (grad * a).sum(axis=-1, keepdims=True), out=_like(grad, out))
+    out = np.subtract(grad, (grad * a).sum(axis=-1, keepdims=True), out=out)
     return np.multiply(a, out, out=out)
 
 

@@ -74,7 +74,7 @@ def _bce_terms(x: Array, y: Array) -> Array:
 def _bce_grad(x: Array, y: Array, reduction: str, out: Array | None = None) -> Array:
     out = _sigmoid(x, out)
     np.subtract(out, y, out=out)
-    if reduction == "mean":
+    if reduction == "mean" and x.size > 1:
         np.divide(out, x.size, out=out)
     return out
 
@@ -90,7 +90,7 @@ def _ce_grad(x: Array, y: Array, reduction: str, out: Array | None = None) -> Ar
     out = np.exp(_log_softmax(x), out=out)
     np.multiply(out, y.sum(axis=-1, keepdims=True), out=out)
     np.subtract(out, y, out=out)
-    if reduction == "mean":
+    if reduction == "mean" and x.shape[0] > 1:
         np.divide(out, x.shape[0], out=out)
     return out
 
@@ -103,7 +103,7 @@ def _mse_terms(x: Array, y: Array) -> Array:
 def _mse_grad(x: Array, y: Array, reduction: str, out: Array | None = None) -> Array:
     out = np.subtract(x, y, out=out)
     np.multiply(out, 2.0, out=out)
-    if reduction == "mean":
+    if reduction == "mean" and x.size > 1:
         np.divide(out, x.size, out=out)
     return out
 

@@ -121,16 +121,15 @@ class Workspace:
         self.acts = tuple(ACTIVATIONS[name] for name in layout.activations)
         self.inputs = [np.ones((batch, i + 1)) for _, i in layout.shapes]
         self.inputs[0][:, :-1] = inputs
+        self.inputs_t = [a.T for a in self.inputs]
         self.pre = [np.empty((batch, o)) for o, _ in layout.shapes]
         self.output = np.empty((batch, layout.shapes[-1][0]))
         self.delta = [np.empty((batch, o)) for o, _ in layout.shapes]
         self.d_post = [np.empty((batch, o)) for o, _ in layout.shapes]
         self.grad = np.empty(layout.size)
         self.grad_blocks = layout.blocks(self.grad)
-
-    def post(self, k: int) -> Array:
-        """Layer ``k``'s activation ``[batch][out_k]`` (a view)."""
-        return self.output if k == len(self.pre) - 1 else self.inputs[k + 1][:, :-1]
+        # Layer k's activation [batch][out_k]: a view into layer k+1's input, or the output.
+        self.posts = [a[:, :-1] for a in self.inputs[1:]] + [self.output]
 
 
 def _check_finite(value: Array, layer: int, quantity: str) -> None:
@@ -149,13 +148,20 @@ def forward_pass(blocks: Sequence[Array], ws: Workspace, *, last_activation: boo
         if check:
             _check_finite(ws.pre[k], k, "pre_activation")
         if k < last or last_activation:
-            ws.acts[k].forward(ws.pre[k], out=ws.post(k))
+            ws.acts[k].forward(ws.pre[k], out=ws.posts[k])
             if check:
-                _check_finite(ws.post(k), k, "activation")
+                _check_finite(ws.posts[k], k, "activation")
 
 
-def backward_pass(blocks: Sequence[Array], ws: Workspace, targets: Array, loss: str, reduction: str) -> Array:
-    """dLoss/dtheta into ``ws.grad`` (flat, layout order), from the values ``forward_pass`` left in ``ws``."""
+def backward_pass(
+    blocks: Sequence[Array], ws: Workspace, targets: Array, loss: str, reduction: str, weights: Sequence[Array] | None = None
+) -> Array:
+    """dLoss/dtheta into ``ws.grad`` (flat, layout order), from the values ``forward_pass`` left in ``ws``.
+
+    ``weights`` are the ``[out][in]`` views ``block[:-1].T`` when the caller keeps them (a loop does).
+    """
+    if weights is None:
+        weights = [block[:-1].T for block in blocks]
     spec = LOSSES[loss]
     last = len(blocks) - 1
     if spec.from_logits:
@@ -166,10 +172,10 @@ def backward_pass(blocks: Sequence[Array], ws: Workspace, targets: Array, loss: 
         ws.acts[last].backward(ws.pre[last], ws.output, ws.d_post[last], out=ws.delta[last])
     for k in range(last, -1, -1):
         # [in + 1][out] = inputs.T @ delta: dL/dW.T and, through the ones column, dL/db.
-        np.dot(ws.inputs[k].T, ws.delta[k], out=ws.grad_blocks[k])
+        np.dot(ws.inputs_t[k], ws.delta[k], out=ws.grad_blocks[k])
         if k > 0:
-            np.dot(ws.delta[k], blocks[k][:-1].T, out=ws.d_post[k - 1])
-            ws.acts[k - 1].backward(ws.pre[k - 1], ws.post(k - 1), ws.d_post[k - 1], out=ws.delta[k - 1])
+            np.dot(ws.delta[k], weights[k], out=ws.d_post[k - 1])
+            ws.acts[k - 1].backward(ws.pre[k - 1], ws.posts[k - 1], ws.d_post[k - 1], out=ws.delta[k - 1])
     return ws.grad
 
 
@@ -184,7 +190,7 @@ def forward(layers: Sequence[Layer], inputs: Array, *, check: bool = True) -> Fo
     # Overflow is detected explicitly (or by the caller), so numpy's warnings are noise.
     with np.errstate(all="ignore"):
         forward_pass(layout.blocks(layout.pack(layers)), ws, check=check)
-    return Forward(tuple(ws.pre), tuple(ws.post(k) for k in range(len(layers))))
+    return Forward(tuple(ws.pre), tuple(ws.posts[k] for k in range(len(layers))))
 
 
 def loss_value(fwd: Forward, targets: Array, loss: str, reduction: str) -> float:
@@ -209,7 +215,7 @@ def evaluate(
     blocks = layout.blocks(layout.pack(layers))
     with np.errstate(all="ignore"):
         value = checked_pass(blocks, ws, targets, loss, reduction, gradients=gradients)
-    fwd = Forward(tuple(ws.pre), tuple(ws.post(k) for k in range(len(layers))))
+    fwd = Forward(tuple(ws.pre), tuple(ws.posts[k] for k in range(len(layers))))
     return Evaluation(fwd, value, ws.grad if gradients else None, layout)
 
 

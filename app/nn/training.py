@@ -163,6 +163,7 @@ class _Trainer:
         self.params = layout.pack(layers)
         self.initial = self.params.copy()
         self.blocks = layout.blocks(self.params)
+        self.weights = tuple(block[:-1].T for block in self.blocks)
         self.frozen = None if trainable is None or trainable.all() else ~trainable
         self.ws = Workspace(layout, inputs)
         self.spec = LOSSES[loss]
@@ -170,9 +171,15 @@ class _Trainer:
         batch, n_out = targets.shape
         k = max(1, min(MAX_CHUNK, iterations, CHUNK_VALUES // max(n, batch * n_out)))
         self.logits = np.empty((k, batch, n_out))
-        self.history = np.empty((k, n))
+        # Two histories used in turn, so the parameters before a chunk (the last row of the
+        # previous one) stay available for a rollback without copying them.
+        self.histories = (np.empty((k, n)), np.empty((k, n)))
+        self.history = self.histories[0]
         self.grads = np.empty((k, n)) if "gradients" in record else None
-        self.grad_checks = np.empty(k)
+        # A non-finite gradient of a trainable parameter makes that parameter non-finite, which
+        # the parameter check sees; only frozen parameters' gradients need a check of their own.
+        self.check_grads = self.frozen is not None
+        self.grad_checks = np.zeros(k)
         self.zeros = np.zeros(n)
         self.state = optimizer.init(n)
         with np.errstate(all="ignore"):
@@ -186,9 +193,10 @@ class _Trainer:
         if not precomputed:
             ws.pre[last] = self.logits[r]
             forward_pass(self.blocks, ws, last_activation=not self.spec.from_logits)
-            backward_pass(self.blocks, ws, self.targets, self.loss, self.reduction)
-        # 0 * g is NaN exactly when g is inf or NaN, and a dot with zeros cannot overflow.
-        self.grad_checks[r] = self.zeros.dot(ws.grad)
+            backward_pass(self.blocks, ws, self.targets, self.loss, self.reduction, self.weights)
+        if self.check_grads:
+            # 0 * g is NaN exactly when g is inf or NaN, and a dot with zeros cannot overflow.
+            self.grad_checks[r] = self.zeros.dot(ws.grad)
         if self.grads is not None:
             self.grads[r] = ws.grad
         self.optimizer.update(self.params, ws.grad, self.state)
@@ -211,7 +219,7 @@ class _Trainer:
 
     def run(self) -> Iterator[TraceChunk | Outcome]:
         k = len(self.history)
-        before = self.initial.copy()  # the parameters before the current chunk
+        before = self.initial  # the parameters before the current chunk (never written)
         pending: TraceChunk | None = None  # the previous chunk's last iteration, if not yet emitted
         first, precomputed = 1, True
         diverged_at = None
@@ -223,7 +231,9 @@ class _Trainer:
                     precomputed = False
                 x = self.logits[:n] if self.spec.from_logits else self.last_act.forward(self.logits[:n])
                 losses = self.spec.values(x, self.targets, self.reduction)
-                completed = np.isfinite(losses) & np.isfinite(self.grad_checks[:n]) & np.isfinite(self.history[:n]).all(axis=1)
+                # As for the gradients: a row's dot with zeros is NaN exactly when the row is not finite.
+                params_checks = self.history[:n].dot(self.zeros)
+                completed = np.isfinite(losses) & np.isfinite(self.grad_checks[:n]) & np.isfinite(params_checks)
                 good = n if completed.all() else int(np.argmin(completed))
                 numbers = np.arange(first, first + n)
                 scheduled = ((numbers - 1) % self.record_every == 0) | (numbers == self.iterations)
@@ -238,14 +248,16 @@ class _Trainer:
             if good < n:
                 diverged_at = first + good
                 if good > 0:
-                    before = self.history[good - 1].copy()
+                    before = self.history[good - 1]
                 break
-            before = self.history[n - 1].copy()
+            before = self.history[n - 1]
             pending = None
             if not scheduled[n - 1]:
                 with np.errstate(all="ignore"):
                     pending = self._rows(np.array([n - 1]), first, losses)
+            self.history = self.histories[1] if self.history is self.histories[0] else self.histories[0]
             first += n
+        before = before.copy()
         yield Outcome(
             status="completed" if diverged_at is None else "diverged",
             params=before,
