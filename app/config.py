@@ -17,6 +17,12 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=0, le=65535, description="Port `backprop-api serve` binds.")
     workers: int = Field(default=1, ge=1, description="uvicorn worker processes.")
 
+    inline_work: float = Field(
+        default=200_000,
+        ge=0,
+        description="Requests whose work estimate is at most this run on the event loop; larger ones in a thread.",
+    )
+
     max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1, description="Largest request body, in bytes.")
     max_parameters: int = Field(default=2_000_000, ge=1, description="Most weights and biases in one network.")
     max_layers: int = Field(default=1_000, ge=1, description="Most layers in one network.")

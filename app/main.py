@@ -7,9 +7,11 @@ from fastapi import FastAPI
 from app import __version__
 from app.api.body_limit import BodySizeLimit
 from app.api.errors import install_error_handlers
+from app.api.openapi import install_openapi
 from app.api.request_context import RequestContext
 from app.api.routes import examples, forward, gradients, health, loss, metrics, train
 from app.config import Settings, get_settings
+from app.schemas.requests import ForwardRequest, LossRequest, TrainRequest
 
 DESCRIPTION = """\
 Backpropagation for fully connected networks, over HTTP: send weights, inputs and
@@ -32,6 +34,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (forward, loss, gradients, train, examples, health, metrics):
         app.include_router(module.router)
     install_error_handlers(app)
+    install_openapi(app, [ForwardRequest, LossRequest, TrainRequest])
     # The last added runs first: every request gets its id, log line and metrics, even a 413.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContext)

@@ -1,30 +1,23 @@
-"""The only place where request models become float64 arrays and results become response models.
+"""The only place where request models become float64 arrays and results become response payloads.
 
 Limits are checked here, before any numpy work, from the validated request's sizes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from app.config import Settings
 from app.nn.network import Forward, Layer, Layout, evaluate, forward
 from app.nn.optimizers import SGD, Adam, Optimizer
-from app.nn.training import TrainingResult, recorded_count, train
+from app.nn.training import Outcome, TraceChunk, recorded_count, start_training
 from app.observability import record_work
 from app.schemas.network import LayerSpec, NetworkSpec
 from app.schemas.requests import ForwardRequest, LossRequest, OptimizerConfig, SGDConfig, TrainRequest
-from app.schemas.responses import (
-    ForwardResponse,
-    GradientsResponse,
-    LayerGradient,
-    LayerValues,
-    LossResponse,
-    TraceEntry,
-    TrainResponse,
-)
 
 # Each layer costs a fixed amount of Python and numpy call overhead per iteration however
 # small it is; counting it as this many multiply-adds keeps deep, tiny networks from
@@ -86,8 +79,7 @@ def check_limits(req: ForwardRequest, settings: Settings, iterations: int = 1) -
         "max_activations",
     )
     _check(iterations, settings.max_iterations, ("iterations",), "iterations", "max_iterations")
-    work = iterations * max(s.batch * s.parameters, LAYER_WORK_FLOOR * s.layers)
-    _check(work, settings.max_work, (), "the work (iterations x batch x parameters)", "max_work")
+    _check(estimated_work(req, iterations), settings.max_work, (), "the work (iterations x batch x parameters)", "max_work")
 
 
 def _check_trace(req: TrainRequest, settings: Settings) -> None:
@@ -142,61 +134,71 @@ def to_mask(req: TrainRequest, layout: Layout) -> np.ndarray | None:
     return mask
 
 
-# -- arrays -> schemas ---------------------------------------------------------------------
+# -- arrays -> response payloads ---------------------------------------------------------
+# Payloads are plain dicts in the exact shape of the response models (app.schemas.responses),
+# holding C-contiguous float64 arrays that the HTTP layer serialises directly: building a
+# pydantic model per number would cost more than the backprop itself on large networks.
+
+Payload = dict[str, Any]
 
 
-def _network_out(layout: Layout, params: np.ndarray) -> NetworkSpec:
-    return NetworkSpec.model_construct(
-        layers=[
-            LayerSpec.model_construct(weights=w.tolist(), biases=b.tolist(), activation=act)
+def _matrix_out(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a)
+
+
+def network_payload(layout: Layout, params: np.ndarray) -> Payload:
+    return {
+        "layers": [
+            {"weights": _matrix_out(w), "biases": _matrix_out(b), "activation": act}
             for (w, b), act in zip(layout.views(params), layout.activations)
         ]
-    )
+    }
 
 
-def _gradients_out(layout: Layout, grad: np.ndarray) -> list[LayerGradient]:
-    return [LayerGradient(weights=w.tolist(), biases=b.tolist()) for w, b in layout.views(grad)]
+def gradients_payload(layout: Layout, grad: np.ndarray) -> list[Payload]:
+    return [{"weights": _matrix_out(w), "biases": _matrix_out(b)} for w, b in layout.views(grad)]
 
 
-def _layers_out(fwd: Forward) -> list[LayerValues]:
-    return [LayerValues(pre_activation=z.tolist(), activation=a.tolist()) for z, a in zip(fwd.pre, fwd.post)]
+def _layers_out(fwd: Forward) -> list[Payload]:
+    return [{"pre_activation": _matrix_out(z), "activation": _matrix_out(a)} for z, a in zip(fwd.pre, fwd.post)]
 
 
 # -- endpoints -------------------------------------------------------------------------------
 
 
-def run_forward(req: ForwardRequest, settings: Settings) -> ForwardResponse:
+def run_forward(req: ForwardRequest, settings: Settings) -> Payload:
+    """The ForwardResponse payload."""
     check_limits(req, settings)
     fwd = forward(to_layers(req.network), _matrix(req.inputs))
     record_work(req.network.n_parameters)
-    return ForwardResponse(output=fwd.output.tolist(), layers=_layers_out(fwd))
+    return {"output": _matrix_out(fwd.output), "layers": _layers_out(fwd)}
 
 
-def run_loss(req: LossRequest, settings: Settings) -> LossResponse:
+def run_loss(req: LossRequest, settings: Settings) -> Payload:
+    """The LossResponse payload."""
     check_limits(req, settings)
     ev = evaluate(
         to_layers(req.network), _matrix(req.inputs), _matrix(req.targets), req.loss, req.reduction, gradients=False
     )
     record_work(req.network.n_parameters)
-    return LossResponse(loss=ev.loss, output=ev.forward.output.tolist())
+    return {"loss": ev.loss, "output": _matrix_out(ev.forward.output)}
 
 
-def run_gradients(req: LossRequest, settings: Settings) -> GradientsResponse:
+def run_gradients(req: LossRequest, settings: Settings) -> Payload:
+    """The GradientsResponse payload."""
     check_limits(req, settings)
     ev = evaluate(to_layers(req.network), _matrix(req.inputs), _matrix(req.targets), req.loss, req.reduction)
     assert ev.gradient is not None
     record_work(req.network.n_parameters)
-    return GradientsResponse(
-        loss=ev.loss, output=ev.forward.output.tolist(), gradients=_gradients_out(ev.layout, ev.gradient)
-    )
+    return {"loss": ev.loss, "output": _matrix_out(ev.forward.output), "gradients": gradients_payload(ev.layout, ev.gradient)}
 
 
-def run_train(req: TrainRequest, settings: Settings) -> TrainResponse:
+def _start(req: TrainRequest, settings: Settings) -> tuple[Layout, Iterator[TraceChunk | Outcome]]:
     check_limits(req, settings, iterations=req.iterations)
     _check_trace(req, settings)
     layers = to_layers(req.network)
     layout = Layout.of(layers)
-    result = train(
+    chunks = start_training(
         layers,
         _matrix(req.inputs),
         _matrix(req.targets),
@@ -208,29 +210,65 @@ def run_train(req: TrainRequest, settings: Settings) -> TrainResponse:
         record=frozenset(req.record),
         trainable=to_mask(req, layout),
     )
-    completed = req.iterations if result.diverged_at is None else result.diverged_at - 1
+    return layout, chunks
+
+
+def trace_entries(layout: Layout, chunk: TraceChunk) -> list[Payload]:
+    """One TraceEntry payload per recorded iteration of ``chunk``; optional keys only when recorded."""
+    entries: list[Payload] = [
+        {"iteration": i, "loss": loss} for i, loss in zip(chunk.iterations.tolist(), chunk.losses.tolist())
+    ]
+    for k, entry in enumerate(entries):
+        if chunk.outputs is not None:
+            entry["output"] = chunk.outputs[k]
+        if chunk.gradients is not None:
+            entry["gradients"] = gradients_payload(layout, chunk.gradients[k])
+        if chunk.params is not None:
+            entry["network"] = network_payload(layout, chunk.params[k])
+    return entries
+
+
+def _summary(layout: Layout, outcome: Outcome, req: TrainRequest) -> Payload:
+    completed = req.iterations if outcome.diverged_at is None else outcome.diverged_at - 1
     record_work(layout.size, completed, training=True)
-    return _train_out(result)
+    out: Payload = {"status": outcome.status}
+    if outcome.diverged_at is not None:
+        out["diverged_at"] = outcome.diverged_at
+    out["network"] = network_payload(layout, outcome.params)
+    out["final_loss"] = outcome.final_loss
+    return out
 
 
-def _train_out(result: TrainingResult) -> TrainResponse:
-    trace = []
-    t = result.trace
-    for i in range(len(t)):
-        fields: dict[str, object] = {"iteration": int(t.iterations[i]), "loss": float(t.losses[i])}
-        if t.outputs is not None:
-            fields["output"] = t.outputs[i].tolist()
-        if t.gradients is not None:
-            fields["gradients"] = _gradients_out(result.layout, t.gradients[i])
-        if t.params is not None:
-            fields["network"] = _network_out(result.layout, t.params[i])
-        trace.append(TraceEntry(**fields))
-    out: dict[str, object] = {
-        "status": result.status,
-        "trace": trace,
-        "network": _network_out(result.layout, result.params),
-        "final_loss": result.final_loss,
-    }
-    if result.diverged_at is not None:
-        out["diverged_at"] = result.diverged_at
-    return TrainResponse(**out)
+def run_train(req: TrainRequest, settings: Settings) -> Payload:
+    """The TrainResponse payload."""
+    layout, chunks = _start(req, settings)
+    trace: list[Payload] = []
+    summary: Payload = {}
+    for item in chunks:
+        if isinstance(item, TraceChunk):
+            trace.extend(trace_entries(layout, item))
+        else:
+            summary = _summary(layout, item, req)
+    return {**summary, "trace": trace}
+
+
+def stream_train(req: TrainRequest, settings: Settings) -> Iterator[list[Payload]]:
+    """Limits and iteration 1 are checked now (raising as ``run_train`` does); the iterator then yields,
+    as training computes them, lists of TraceEntry payloads (one per recorded iteration), and last
+    ``[summary]``: the TrainResponse payload without ``trace``."""
+    layout, chunks = _start(req, settings)
+
+    def entries() -> Iterator[list[Payload]]:
+        for item in chunks:
+            if isinstance(item, TraceChunk):
+                yield trace_entries(layout, item)
+            else:
+                yield [_summary(layout, item, req)]
+
+    return entries()
+
+
+def estimated_work(req: ForwardRequest, iterations: int = 1) -> int:
+    """The work estimate the limits use: iterations x max(batch x parameters, floor x layers)."""
+    s = _size(req)
+    return iterations * max(s.batch * s.parameters, LAYER_WORK_FLOOR * s.layers)

@@ -6,7 +6,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from app.api.body import json_body
 from app.config import Settings
+from app.schemas.requests import ForwardRequest, LossRequest, TrainRequest
 
 
 async def app_settings(request: Request) -> Settings:
@@ -16,3 +18,6 @@ async def app_settings(request: Request) -> Settings:
 
 
 SettingsDep = Annotated[Settings, Depends(app_settings)]
+ForwardBody = Annotated[ForwardRequest, Depends(json_body(ForwardRequest))]
+LossBody = Annotated[LossRequest, Depends(json_body(LossRequest))]
+TrainBody = Annotated[TrainRequest, Depends(json_body(TrainRequest))]

@@ -11,10 +11,8 @@ import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
-from starlette.exceptions import HTTPException
+from fastapi.responses import JSONResponse
 
 from app.nn.errors import NonFiniteError
 from app.schemas.base import LOCATED_ERROR_TYPES, describe
@@ -25,7 +23,6 @@ error_log = logging.getLogger("backprop.error")
 
 # The error answers every body-taking route documents, all in the contract's shape.
 BODY_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorBody, "description": "The body is not JSON the parser can read (too deeply nested, not UTF-8)."},
     413: {"model": ErrorBody, "description": "Over a configured limit; `msg` names the setting that raises it."},
     422: {"model": ErrorBody, "description": "Invalid body: `loc` points at the field, `msg` says what was expected."},
 }
@@ -47,14 +44,10 @@ def _message(error: dict[str, Any], request: Request) -> str:
     kind, msg = error["type"], error["msg"]
     if kind == "json_invalid":
         reason = (error.get("ctx") or {}).get("error", "malformed")
-        return f"the body is not valid JSON: {reason} (at character {error['loc'][-1]})"
-    if kind in LOCATED_ERROR_TYPES or kind == "missing":
+        return f"the body is not valid JSON: {reason}"
+    if kind in LOCATED_ERROR_TYPES or kind in ("missing", "unsupported_media_type"):
         return msg
-    found = error.get("input")
-    if isinstance(found, bytes | bytearray) and tuple(error["loc"]) == ("body",):
-        content_type = request.headers.get("content-type", "none")
-        return f"the body must be a JSON object sent as application/json, but its Content-Type is {content_type}"
-    return f"{msg}; found {describe(found)}"
+    return f"{msg}; found {describe(error.get('input'))}"
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -79,22 +72,6 @@ async def _non_finite(request: Request, exc: NonFiniteError) -> JSONResponse:
     return _detail(422, [{"loc": ["body", "network", "layers", exc.layer], "msg": msg, "type": "non_finite"}])
 
 
-async def _http_error(request: Request, exc: HTTPException) -> Response:
-    # FastAPI answers 400 when the JSON parser itself fails (nesting deeper than it allows,
-    # bytes that are not UTF-8); say which, in the contract's shape.
-    cause = exc.__cause__
-    if exc.status_code == 400 and cause is not None:
-        if isinstance(cause, RecursionError):
-            reason = "it nests arrays or objects deeper than the parser allows"
-        elif isinstance(cause, UnicodeDecodeError):
-            reason = f"it is not UTF-8 (byte {cause.start})"
-        else:
-            reason = type(cause).__name__
-        msg = f"the body could not be parsed as JSON: {reason}"
-        return _detail(400, [{"loc": ["body"], "msg": msg, "type": "json_invalid"}])
-    return await http_exception_handler(request, exc)
-
-
 async def _limit_exceeded(request: Request, exc: LimitExceeded) -> JSONResponse:
     return _detail(413, [{"loc": ["body", *exc.loc], "msg": exc.message, "type": "limit_exceeded"}])
 
@@ -110,5 +87,4 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(NonFiniteError, _non_finite)  # type: ignore[arg-type]
     app.add_exception_handler(LimitExceeded, _limit_exceeded)  # type: ignore[arg-type]
-    app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _internal_error)

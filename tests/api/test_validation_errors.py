@@ -37,7 +37,7 @@ CASES = [
     ("bool-input", set_path(("inputs", 0, 0), True), ("inputs", 0, 0), ["number", "true"]),
     ("null-bias", set_path(L1 + ("biases", 0), None), L1 + ("biases", 0), ["number", "null"]),
     ("huge-int-weight", set_path(L0 + ("weights", 1, 1), 10**400), L0 + ("weights", 1, 1), []),
-    ("weights-not-matrix", set_path(L0 + ("weights",), [1.0, 2.0]), L0 + ("weights", 0), ["list"]),
+    ("weights-not-matrix", set_path(L0 + ("weights",), [1.0, 2.0]), L0 + ("weights", 0), ["array"]),
     ("ragged-weights", set_path(L0 + ("weights",), [[1.0, 2.0], [3.0]]), L0 + ("weights", 1), ["rectangular", "row 1 has 1"]),
     ("empty-weights", set_path(L0 + ("weights",), []), L0 + ("weights",), ["at least 1"]),
     ("empty-weight-row", set_path(L0 + ("weights",), [[], []]), L0 + ("weights", 0), ["at least 1"]),
@@ -88,20 +88,20 @@ CASES = [
 
 # Structural nonsense in the parts every endpoint shares.
 CASES += [
-    ("network-is-list", set_path(("network",), [1, 2]), ("network",), ["dictionary", "an array of 2 items"]),
-    ("network-is-string", set_path(("network",), "2-2-1"), ("network",), ["dictionary", "string"]),
+    ("network-is-list", set_path(("network",), [1, 2]), ("network",), ["object", "an array of 2 items"]),
+    ("network-is-string", set_path(("network",), "2-2-1"), ("network",), ["object", "string"]),
     ("network-is-null", set_path(("network",), None), ("network",), ["null"]),
-    ("layers-is-object", set_path(("network", "layers"), {"0": {}}), ("network", "layers"), ["list", "an object"]),
-    ("layer-is-number", set_path(("network", "layers", 0), 3), ("network", "layers", 0), ["dictionary", "3"]),
+    ("layers-is-object", set_path(("network", "layers"), {"0": {}}), ("network", "layers"), ["array", "an object"]),
+    ("layer-is-number", set_path(("network", "layers", 0), 3), ("network", "layers", 0), ["object", "3"]),
     ("layer-missing-weights", set_path(L0, {"activation": "relu"}), L0 + ("weights",), ["required"]),
-    ("weights-is-number", set_path(L0 + ("weights",), 0.5), L0 + ("weights",), ["list", "0.5"]),
+    ("weights-is-number", set_path(L0 + ("weights",), 0.5), L0 + ("weights",), ["array", "0.5"]),
     ("weights-too-deep", set_path(L0 + ("weights",), [[[0.4], [0.4]], [[0.5], [0.4]]]), L0 + ("weights", 0, 0), ["number", "an array"]),
     ("weight-is-object", set_path(L0 + ("weights", 0, 1), {"value": 1}), L0 + ("weights", 0, 1), ["number", "an object"]),
     ("activation-is-number", set_path(L0 + ("activation",), 1), L0 + ("activation",), ["relu"]),
     ("activation-wrong-case", set_path(L0 + ("activation",), "ReLU"), L0 + ("activation",), ["relu", "ReLU"]),
-    ("biases-is-number", set_path(L0 + ("biases",), 0.0), L0 + ("biases",), ["list"]),
-    ("inputs-is-string", set_path(("inputs",), "0.7,0.3"), ("inputs",), ["list", "string"]),
-    ("inputs-flat", set_path(("inputs",), [0.7, 0.3]), ("inputs", 0), ["list", "0.7"]),
+    ("biases-is-number", set_path(L0 + ("biases",), 0.0), L0 + ("biases",), ["array"]),
+    ("inputs-is-string", set_path(("inputs",), "0.7,0.3"), ("inputs",), ["array", "string"]),
+    ("inputs-flat", set_path(("inputs",), [0.7, 0.3]), ("inputs", 0), ["array", "0.7"]),
     ("inputs-too-deep", set_path(("inputs",), [[[0.7, 0.3]]]), ("inputs", 0, 0), ["number", "an array"]),
     ("inputs-nan-second-row", set_path(("inputs",), [[0.7, 0.3], [float("nan"), 0.3]]), ("inputs", 1, 0), ["finite", "NaN"]),
     ("inputs-string-number", set_path(("inputs", 0, 0), "0.7"), ("inputs", 0, 0), ["number", "string"]),
@@ -177,8 +177,8 @@ RAW_BODIES = [
     ("number", b"42", 422),
     ("null", b"null", 422),
     ("nan-literal", b'{"network": NaN, "inputs": [[1]]}', 422),
-    ("deep-nesting", b"[" * 100_000 + b"]" * 100_000, 400),
-    ("invalid-utf8", b'{"inputs": "\xff\xfe"}', 400),
+    ("deep-nesting", b"[" * 100_000 + b"]" * 100_000, 422),
+    ("invalid-utf8", b'{"inputs": "\xff\xfe"}', 422),
 ]
 
 

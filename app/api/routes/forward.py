@@ -1,11 +1,12 @@
-from typing import Annotated
-
-from fastapi import APIRouter, Body
+from fastapi import APIRouter
 
 from app import service
-from app.api.deps import SettingsDep
+from app.api.compute import run_compute
+from app.api.deps import ForwardBody, SettingsDep
 from app.api.errors import BODY_ERROR_RESPONSES
-from app.api.examples import FORWARD_FIELDS, openapi_examples
+from app.api.examples import FORWARD_FIELDS
+from app.api.json_response import JSONBody
+from app.api.openapi import request_body
 from app.schemas.requests import ForwardRequest
 from app.schemas.responses import ForwardResponse
 
@@ -15,11 +16,10 @@ router = APIRouter(prefix="/v1/forward", tags=["backprop"])
 @router.post(
     "",
     operation_id="forward",
-    responses=BODY_ERROR_RESPONSES,
     summary="Forward pass: every layer's pre-activation and activation",
     response_model=ForwardResponse,
+    responses=BODY_ERROR_RESPONSES,
+    openapi_extra=request_body(ForwardRequest, FORWARD_FIELDS),
 )
-def forward(
-    body: Annotated[ForwardRequest, Body(openapi_examples=openapi_examples(FORWARD_FIELDS))], settings: SettingsDep
-) -> ForwardResponse:
-    return service.run_forward(body, settings)
+async def forward(body: ForwardBody, settings: SettingsDep) -> JSONBody:
+    return JSONBody(await run_compute(service.run_forward, body, settings))

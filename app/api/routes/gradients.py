@@ -1,11 +1,12 @@
-from typing import Annotated
-
-from fastapi import APIRouter, Body
+from fastapi import APIRouter
 
 from app import service
-from app.api.deps import SettingsDep
+from app.api.compute import run_compute
+from app.api.deps import LossBody, SettingsDep
 from app.api.errors import BODY_ERROR_RESPONSES
-from app.api.examples import LOSS_FIELDS, openapi_examples
+from app.api.examples import LOSS_FIELDS
+from app.api.json_response import JSONBody
+from app.api.openapi import request_body
 from app.schemas.requests import LossRequest
 from app.schemas.responses import GradientsResponse
 
@@ -15,11 +16,10 @@ router = APIRouter(prefix="/v1/gradients", tags=["backprop"])
 @router.post(
     "",
     operation_id="gradients",
-    responses=BODY_ERROR_RESPONSES,
     summary="Backpropagation: dLoss/dParameter for every weight and bias",
     response_model=GradientsResponse,
+    responses=BODY_ERROR_RESPONSES,
+    openapi_extra=request_body(LossRequest, LOSS_FIELDS),
 )
-def gradients(
-    body: Annotated[LossRequest, Body(openapi_examples=openapi_examples(LOSS_FIELDS))], settings: SettingsDep
-) -> GradientsResponse:
-    return service.run_gradients(body, settings)
+async def gradients(body: LossBody, settings: SettingsDep) -> JSONBody:
+    return JSONBody(await run_compute(service.run_gradients, body, settings))

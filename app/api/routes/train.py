@@ -1,26 +1,37 @@
-from typing import Annotated
-
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Request, Response
 
 from app import service
-from app.api.deps import SettingsDep
+from app.api.compute import run_compute
+from app.api.deps import SettingsDep, TrainBody
 from app.api.errors import BODY_ERROR_RESPONSES
-from app.api.examples import openapi_examples
+from app.api.json_response import NDJSON, JSONBody, ndjson_response
+from app.api.openapi import request_body
 from app.schemas.requests import TrainRequest
 from app.schemas.responses import TrainResponse
 
 router = APIRouter(prefix="/v1/train", tags=["backprop"])
 
+STREAM_DESCRIPTION = (
+    "With `Accept: application/x-ndjson`: one JSON object per line, each recorded trace entry "
+    "as soon as it is computed, then a last line with the summary (`status`, `diverged_at` when "
+    "diverged, `network`, `final_loss`): the JSON response without `trace`."
+)
+
 
 @router.post(
     "",
     operation_id="train",
-    responses=BODY_ERROR_RESPONSES,
     summary="Train with SGD or Adam and return the trace",
     description="Optional trace keys appear only when asked for in `record`; "
-    "`diverged_at` only when `status` is `diverged`.",
+    "`diverged_at` only when `status` is `diverged`. " + STREAM_DESCRIPTION,
     response_model=TrainResponse,
-    response_model_exclude_unset=True,
+    responses={
+        **BODY_ERROR_RESPONSES,
+        200: {"content": {NDJSON: {"schema": {"type": "string"}}}, "description": "The trace (JSON), or a stream of it (NDJSON)."},
+    },
+    openapi_extra=request_body(TrainRequest),
 )
-def train(body: Annotated[TrainRequest, Body(openapi_examples=openapi_examples())], settings: SettingsDep) -> TrainResponse:
-    return service.run_train(body, settings)
+async def train(body: TrainBody, settings: SettingsDep, request: Request) -> Response:
+    if NDJSON in request.headers.get("accept", ""):
+        return ndjson_response(await run_compute(service.stream_train, body, settings))
+    return JSONBody(await run_compute(service.run_train, body, settings))

@@ -1,0 +1,27 @@
+"""Where a request's numpy work runs, chosen by its estimated work.
+
+Small requests (the seed network, a few iterations) run on the event loop: a thread
+hop costs more than their whole computation. Anything larger runs in a worker thread,
+so ``/healthz`` and small requests keep answering while it computes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+import anyio.to_thread
+from pydantic import BaseModel
+
+from app.config import Settings
+from app.service import estimated_work
+
+R = TypeVar("R")
+Req = TypeVar("Req", bound=BaseModel)
+
+
+async def run_compute(fn: Callable[[Req, Settings], R], body: Req, settings: Settings) -> R:
+    iterations = getattr(body, "iterations", 1)
+    if estimated_work(body, iterations) <= settings.inline_work:  # type: ignore[arg-type]
+        return fn(body, settings)
+    return await anyio.to_thread.run_sync(fn, body, settings)

@@ -1,0 +1,35 @@
+"""JSON responses encoded by orjson, numpy arrays included, and NDJSON streams."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import orjson
+from fastapi.responses import Response, StreamingResponse
+
+NDJSON = "application/x-ndjson"
+_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
+
+
+class JSONBody(Response):
+    """``content`` (dicts, lists, floats and C-contiguous float64 arrays) as JSON.
+
+    The service guarantees every float is finite, so nothing here can write NaN or Infinity.
+    """
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, option=_OPTIONS)
+
+
+def ndjson_response(batches: Iterable[list[Any]]) -> StreamingResponse:
+    """One JSON document per line, a batch of lines per chunk of work, sent as each is computed."""
+
+    def lines() -> Iterator[bytes]:
+        for batch in batches:
+            yield b"".join(orjson.dumps(item, option=_OPTIONS) + b"\n" for item in batch)
+
+    # A sync iterator: Starlette runs each step in a worker thread, off the event loop.
+    return StreamingResponse(lines(), media_type=NDJSON)
