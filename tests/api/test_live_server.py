@@ -122,3 +122,23 @@ def test_several_workers_serve_and_metrics_add_up(tmp_path, seed_loss_body):
             if line.startswith("backprop_http_requests_total{") and 'route="/v1/gradients"' in line and 'status="200"' in line
         )
         assert counted == 40
+
+
+def test_long_training_streams_ndjson_over_http(server):
+    body = httpx.get(f"{server}/v1/examples/seed").json()
+    body.update(iterations=100_000, record_every=1, record=[], trainable=None)
+    pieces, lines = 0, []
+    with httpx.stream("POST", f"{server}/v1/train", json=body, headers={"Accept": "application/x-ndjson"}, timeout=120) as r:
+        assert r.status_code == 200 and r.headers["content-type"].startswith("application/x-ndjson")
+        buffer = b""
+        for raw in r.iter_raw():
+            pieces += 1
+            buffer += raw
+        lines = buffer.decode().splitlines()
+    # Sent as it was computed: many pieces, not one body at the end.
+    assert pieces > 10
+    assert len(lines) == 100_001
+    first, last_entry, summary = json.loads(lines[0]), json.loads(lines[-2]), json.loads(lines[-1])
+    assert first == {"iteration": 1, "loss": pytest.approx(SEED_LOSSES[0], abs=1e-12)}
+    assert last_entry["iteration"] == 100_000
+    assert summary["status"] == "completed" and summary["final_loss"] < last_entry["loss"]
