@@ -6,13 +6,13 @@ samples there and ``/metrics`` add them up (``backprop-api serve --workers N`` s
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
 from contextvars import ContextVar
 from typing import Any
 
+import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
@@ -51,7 +51,7 @@ def metrics_payload() -> tuple[bytes, str]:
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message, request id, and any ``extra`` fields."""
 
-    STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message"}
+    STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message", "request_id"}
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -63,12 +63,12 @@ class JsonFormatter(logging.Formatter):
         request_id = getattr(record, "request_id", None) or request_id_var.get()
         if request_id:
             entry["request_id"] = request_id
-        for key, value in record.__dict__.items():
-            if key not in self.STANDARD and key != "request_id":
-                entry[key] = value
+        for key in record.__dict__.keys() - self.STANDARD:
+            entry[key] = record.__dict__[key]
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        # orjson: several times faster than json.dumps on the per-request access line.
+        return orjson.dumps(entry, default=str).decode()
 
 
 LOGGING_CONFIG: dict[str, Any] = {

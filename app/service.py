@@ -6,7 +6,6 @@ Limits are checked here, before any numpy work, from the validated request's siz
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -46,20 +45,6 @@ def _amount(n: float) -> str:
     return f"{n:,.0f}" if abs(n) < 1e30 else f"{n:.3g}"
 
 
-@dataclass(frozen=True)
-class _Size:
-    layers: int
-    parameters: int
-    batch: int
-    activations: int
-
-
-def _size(req: ForwardRequest) -> _Size:
-    widths = sum(layer.n_out for layer in req.network.layers) + req.network.n_in
-    batch = len(req.inputs)
-    return _Size(len(req.network.layers), req.network.n_parameters, batch, batch * widths)
-
-
 def _check(found: float, limit: float, loc: tuple[str | int, ...], what: str, setting: str) -> None:
     if found > limit:
         raise LimitExceeded(loc, what, found, limit, setting)
@@ -67,7 +52,7 @@ def _check(found: float, limit: float, loc: tuple[str | int, ...], what: str, se
 
 def check_limits(req: ForwardRequest, settings: Settings, iterations: int = 1) -> None:
     """Raise LimitExceeded when ``req`` is over any configured limit."""
-    s = _size(req)
+    s = req.size
     _check(s.layers, settings.max_layers, ("network", "layers"), "the number of layers", "max_layers")
     _check(s.parameters, settings.max_parameters, ("network",), "the number of parameters", "max_parameters")
     _check(s.batch, settings.max_batch, ("inputs",), "the batch size (input rows)", "max_batch")
@@ -83,7 +68,7 @@ def check_limits(req: ForwardRequest, settings: Settings, iterations: int = 1) -
 
 
 def _check_trace(req: TrainRequest, settings: Settings) -> None:
-    s = _size(req)
+    s = req.size
     per_entry = 1
     per_entry += s.batch * req.network.n_out if "output" in req.record else 0
     per_entry += s.parameters if "gradients" in req.record else 0
@@ -270,5 +255,5 @@ def stream_train(req: TrainRequest, settings: Settings) -> Iterator[list[Payload
 
 def estimated_work(req: ForwardRequest, iterations: int = 1) -> int:
     """The work estimate the limits use: iterations x max(batch x parameters, floor x layers)."""
-    s = _size(req)
+    s = req.size
     return iterations * max(s.batch * s.parameters, LAYER_WORK_FLOOR * s.layers)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
 import re
 import time
-import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -16,6 +17,17 @@ access_log = logging.getLogger("backprop.access")
 REQUEST_ID_HEADER = b"x-request-id"
 # A client's id is kept only if it is short and plain, so it cannot forge log lines or headers.
 _VALID_ID = re.compile(rb"[A-Za-z0-9._:\-]{1,128}")
+
+
+@functools.lru_cache(maxsize=4096)
+def _counter(method: str, route: str, status: int):  # type: ignore[no-untyped-def]
+    # labels() takes a lock and builds a key on every call; the children are fixed per label set.
+    return HTTP_REQUESTS.labels(method, route, str(status))
+
+
+@functools.lru_cache(maxsize=1024)
+def _latency(method: str, route: str):  # type: ignore[no-untyped-def]
+    return HTTP_LATENCY.labels(method, route)
 
 
 class RequestContext:
@@ -29,7 +41,7 @@ class RequestContext:
             await self.app(scope, receive, send)
             return
         sent = dict(scope["headers"]).get(REQUEST_ID_HEADER, b"")
-        request_id = sent.decode() if _VALID_ID.fullmatch(sent) else uuid.uuid4().hex
+        request_id = sent.decode() if _VALID_ID.fullmatch(sent) else os.urandom(16).hex()
         token = request_id_var.set(request_id)
         start = time.perf_counter()
         status = 500
@@ -47,8 +59,8 @@ class RequestContext:
         finally:
             elapsed = time.perf_counter() - start
             route = getattr(scope.get("route"), "path", None) or "unmatched"
-            HTTP_REQUESTS.labels(scope["method"], route, str(status)).inc()
-            HTTP_LATENCY.labels(scope["method"], route).observe(elapsed)
+            _counter(scope["method"], route, status).inc()
+            _latency(scope["method"], route).observe(elapsed)
             access_log.info(
                 "request",
                 extra={

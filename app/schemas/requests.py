@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
@@ -27,6 +29,16 @@ Recordable = Literal[RECORDABLE]  # type: ignore[valid-type]
 PROBABILITY_SUM_TOLERANCE = 1e-6
 
 
+@dataclass(frozen=True)
+class RequestSize:
+    """The sizes limits and work estimates are taken from."""
+
+    layers: int
+    parameters: int
+    batch: int
+    activations: int  # batch x (inputs + every layer's outputs): the values one forward pass holds
+
+
 class ForwardRequest(StrictModel):
     """A network and a batch of inputs ``[batch][in_0]``."""
 
@@ -44,6 +56,12 @@ class ForwardRequest(StrictModel):
                 "shape_mismatch",
             )
         return self
+
+    @cached_property
+    def size(self) -> RequestSize:
+        widths = sum(layer.n_out for layer in self.network.layers) + self.network.n_in
+        batch = len(self.inputs)
+        return RequestSize(len(self.network.layers), self.network.n_parameters, batch, batch * widths)
 
 
 class LossRequest(ForwardRequest):

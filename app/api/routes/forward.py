@@ -22,4 +22,4 @@ router = APIRouter(prefix="/v1/forward", tags=["backprop"])
     openapi_extra=request_body(ForwardRequest, FORWARD_FIELDS),
 )
 async def forward(body: ForwardBody, settings: SettingsDep) -> JSONBody:
-    return JSONBody(await run_compute(service.run_forward, body, settings))
+    return await run_compute(service.run_forward, body, settings, JSONBody)

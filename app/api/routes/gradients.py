@@ -22,4 +22,4 @@ router = APIRouter(prefix="/v1/gradients", tags=["backprop"])
     openapi_extra=request_body(LossRequest, LOSS_FIELDS),
 )
 async def gradients(body: LossBody, settings: SettingsDep) -> JSONBody:
-    return JSONBody(await run_compute(service.run_gradients, body, settings))
+    return await run_compute(service.run_gradients, body, settings, JSONBody)

@@ -22,4 +22,4 @@ router = APIRouter(prefix="/v1/loss", tags=["backprop"])
     openapi_extra=request_body(LossRequest, LOSS_FIELDS),
 )
 async def loss(body: LossBody, settings: SettingsDep) -> JSONBody:
-    return JSONBody(await run_compute(service.run_loss, body, settings))
+    return await run_compute(service.run_loss, body, settings, JSONBody)

@@ -33,5 +33,5 @@ STREAM_DESCRIPTION = (
 )
 async def train(body: TrainBody, settings: SettingsDep, request: Request) -> Response:
     if NDJSON in request.headers.get("accept", ""):
-        return ndjson_response(await run_compute(service.stream_train, body, settings))
-    return JSONBody(await run_compute(service.run_train, body, settings))
+        return await run_compute(service.stream_train, body, settings, ndjson_response)
+    return await run_compute(service.run_train, body, settings, JSONBody)
