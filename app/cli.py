@@ -22,6 +22,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command != "serve":
         parser.print_help()
         return 2
+    # Fixed before numpy loads (in this process and in every worker it spawns).
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, str(settings.blas_threads))
     import uvicorn
 
     from app.observability import LOGGING_CONFIG

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 
 from pydantic import Field
@@ -15,7 +16,17 @@ class Settings(BaseSettings):
 
     host: str = Field(default="127.0.0.1", description="Address `backprop-api serve` binds.")
     port: int = Field(default=8000, ge=0, le=65535, description="Port `backprop-api serve` binds.")
-    workers: int = Field(default=1, ge=1, description="uvicorn worker processes.")
+    workers: int = Field(
+        default_factory=lambda: os.cpu_count() or 1,
+        ge=1,
+        description="uvicorn worker processes; default one per core (see bench/README.md).",
+    )
+    blas_threads: int = Field(
+        default=1,
+        ge=1,
+        description="BLAS threads per worker (OPENBLAS/OMP/MKL_NUM_THREADS unless those are set); "
+        "1 measured best (see bench/README.md).",
+    )
 
     inline_work: float = Field(
         default=200_000,
