@@ -188,21 +188,29 @@ class _Trainer:
             checked_pass(self.blocks, self.ws, targets, loss, reduction)
         self.logits[0] = self.ws.pre[-1]
 
-    def _step(self, r: int, precomputed: bool) -> None:
-        ws, last = self.ws, len(self.blocks) - 1
-        if not precomputed:
-            ws.pre[last] = self.logits[r]
-            forward_pass(self.blocks, ws, last_activation=not self.spec.from_logits)
-            backward_pass(self.blocks, ws, self.targets, self.loss, self.reduction, self.weights)
-        if self.check_grads:
-            # 0 * g is NaN exactly when g is inf or NaN, and a dot with zeros cannot overflow.
-            self.grad_checks[r] = self.zeros.dot(ws.grad)
-        if self.grads is not None:
-            self.grads[r] = ws.grad
-        self.optimizer.update(self.params, ws.grad, self.state)
-        if self.frozen is not None:
-            np.copyto(self.params, self.initial, where=self.frozen)
-        self.history[r] = self.params
+    def _steps(self, n: int, precomputed: bool) -> None:
+        """Iterations into rows ``0..n-1`` of the chunk; row 0's pass is already in the workspace if ``precomputed``."""
+        # Everything the loop touches is bound once here: on tiny networks attribute lookups
+        # are a measurable part of an iteration.
+        ws, blocks, weights, logits, history = self.ws, self.blocks, self.weights, self.logits, self.history
+        params, grad, initial, frozen, grads = self.params, self.ws.grad, self.initial, self.frozen, self.grads
+        targets, loss, reduction, state, update = self.targets, self.loss, self.reduction, self.state, self.optimizer.update
+        fused, last = self.spec.from_logits, len(blocks) - 1
+        grad_checks, zeros = (self.grad_checks, self.zeros) if self.check_grads else (None, None)
+        for r in range(n):
+            if r or not precomputed:
+                ws.pre[last] = logits[r]
+                forward_pass(blocks, ws, last_activation=not fused)
+                backward_pass(blocks, ws, targets, loss, reduction, weights)
+            if grad_checks is not None:
+                # 0 * g is NaN exactly when g is inf or NaN, and a dot with zeros cannot overflow.
+                grad_checks[r] = zeros.dot(grad)
+            if grads is not None:
+                grads[r] = grad
+            update(params, grad, state)
+            if frozen is not None:
+                np.copyto(params, initial, where=frozen)
+            history[r] = params
 
     def _rows(self, rows: Array, first: int, losses: Array) -> TraceChunk:
         """Copies of the given rows of the current chunk, whose first iteration is ``first``."""
@@ -226,9 +234,8 @@ class _Trainer:
         while first <= self.iterations:
             n = min(k, self.iterations - first + 1)
             with np.errstate(all="ignore"):
-                for r in range(n):
-                    self._step(r, precomputed)
-                    precomputed = False
+                self._steps(n, precomputed)
+                precomputed = False
                 x = self.logits[:n] if self.spec.from_logits else self.last_act.forward(self.logits[:n])
                 losses = self.spec.values(x, self.targets, self.reduction)
                 # As for the gradients: a row's dot with zeros is NaN exactly when the row is not finite.
