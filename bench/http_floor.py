@@ -20,20 +20,10 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from app.api.examples import example_body  # noqa: E402
 from bench.server import serve  # noqa: E402
 
-SEED = {
-    "network": {
-        "layers": [
-            {"weights": [[0.436, 0.420], [0.550, 0.420]], "biases": [0.0, 0.0], "activation": "relu"},
-            {"weights": [[0.026, 1.0]], "biases": [0.330], "activation": "sigmoid"},
-        ]
-    },
-    "inputs": [[0.7, 0.3]],
-    "targets": [[1.0]],
-    "loss": "binary_cross_entropy",
-    "reduction": "mean",
-}
+SEED = {k: example_body("seed")[k] for k in ("network", "inputs", "targets", "loss", "reduction")}
 
 LUA = """
 wrk.method = "POST"

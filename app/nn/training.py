@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -114,30 +115,14 @@ def start_training(
     return trainer.run()
 
 
-def train(
-    layers: Sequence[Layer],
-    inputs: Array,
-    targets: Array,
-    loss: str,
-    reduction: str,
-    optimizer: Optimizer,
-    iterations: int,
-    *,
-    record_every: int = 1,
-    record: frozenset[str] = frozenset(),
-    trainable: Array | None = None,
-) -> TrainingResult:
-    """Train ``layers`` for ``iterations`` full-batch steps on ``inputs`` ``[batch][in]`` and ``targets`` ``[batch][out]``."""
-    items = list(
-        start_training(
-            layers, inputs, targets, loss, reduction, optimizer, iterations,
-            record_every=record_every, record=record, trainable=trainable,
-        )
-    )
+def train(*args: Any, **kwargs: Any) -> TrainingResult:
+    """``start_training``'s arguments; the whole run at once, its trace as one TraceChunk."""
+    items = list(start_training(*args, **kwargs))
     outcome = items.pop()
     assert isinstance(outcome, Outcome)
     trace = TraceChunk.concat(items)  # type: ignore[arg-type]
-    return TrainingResult(outcome.status, trace, outcome.params, Layout.of(layers), outcome.final_loss, outcome.diverged_at)
+    layout = Layout.of(args[0] if args else kwargs["layers"])
+    return TrainingResult(outcome.status, trace, outcome.params, layout, outcome.final_loss, outcome.diverged_at)
 
 
 class _Trainer:
