@@ -144,6 +144,9 @@ class _Trainer:
         self.layout = layout = Layout.of(layers)
         n = layout.size
         self.inputs, self.targets, self.loss, self.reduction = inputs, targets, loss, reduction
+        # A period past the last iteration records the same iterations (the first and the last)
+        # and keeps the arithmetic within numpy's integers.
+        record_every = min(record_every, iterations)
         self.optimizer, self.iterations, self.record_every, self.record = optimizer, iterations, record_every, record
         self.params = layout.pack(layers)
         self.initial = self.params.copy()

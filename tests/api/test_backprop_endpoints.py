@@ -98,6 +98,13 @@ def test_train_record_every(client, seed_body):
     assert [e["iteration"] for e in trace] == [1, 5, 9, 10]
 
 
+def test_train_record_every_beyond_any_integer_type(client, seed_body):
+    seed_body.update(iterations=5, record_every=10**30, record=[])
+    r = client.post("/v1/train", json=seed_body)
+    assert r.status_code == 200
+    assert [e["iteration"] for e in r.json()["trace"]] == [1, 5]
+
+
 def test_train_divergence_is_reported_not_a_server_error(client):
     body = {
         "network": {"layers": [{"weights": [[1.0]], "biases": [0.0]}]},

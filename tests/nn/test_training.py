@@ -46,7 +46,7 @@ def test_training_never_writes_its_inputs(seed):
     np.testing.assert_array_equal(mask, mask0)
 
 
-@pytest.mark.parametrize("iterations, every", [(1, 1), (10, 1), (10, 3), (10, 5), (7, 10), (100, 7)])
+@pytest.mark.parametrize("iterations, every", [(1, 1), (10, 1), (10, 3), (10, 5), (7, 10), (100, 7), (5, 10**30)])
 def test_recording_schedule(iterations, every, seed):
     layers, x, y, _ = seed
     result = train(layers, x, y, "binary_cross_entropy", "mean", SGD(0.1), iterations, record_every=every)
