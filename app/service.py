@@ -11,12 +11,20 @@ from typing import Any
 import numpy as np
 
 from app.config import Settings
+from app.nn.gradcheck import gradcheck
 from app.nn.network import Forward, Layer, Layout, evaluate, forward
 from app.nn.optimizers import SGD, Adam, Optimizer
 from app.nn.training import Outcome, TraceChunk, recorded_count, start_training
 from app.observability import record_work
 from app.schemas.network import LayerSpec, NetworkSpec
-from app.schemas.requests import ForwardRequest, LossRequest, OptimizerConfig, SGDConfig, TrainRequest
+from app.schemas.requests import (
+    ForwardRequest,
+    GradcheckRequest,
+    LossRequest,
+    OptimizerConfig,
+    SGDConfig,
+    TrainRequest,
+)
 
 # Each layer costs a fixed amount of Python and numpy call overhead per iteration however
 # small it is; counting it as this many multiply-adds keeps deep, tiny networks from
@@ -176,6 +184,45 @@ def run_gradients(req: LossRequest, settings: Settings) -> Payload:
     assert ev.gradient is not None
     record_work(req.network.n_parameters)
     return {"loss": ev.loss, "output": _matrix_out(ev.forward.output), "gradients": gradients_payload(ev.layout, ev.gradient)}
+
+
+def gradcheck_passes(req: ForwardRequest) -> int:
+    """Forward passes a gradient check makes: two per parameter, and one with backprop."""
+    return 2 * req.size.parameters + 1
+
+
+def passes(req: ForwardRequest) -> int:
+    """How many forward/backward passes ``req`` asks for: its iterations, a gradient check's, or 1."""
+    if isinstance(req, TrainRequest):
+        return req.iterations
+    if isinstance(req, GradcheckRequest):
+        return gradcheck_passes(req)
+    return 1
+
+
+def run_gradcheck(req: GradcheckRequest, settings: Settings) -> Payload:
+    """The GradcheckResponse payload."""
+    check_limits(req, settings, iterations=gradcheck_passes(req))
+    result = gradcheck(
+        to_layers(req.network), _matrix(req.inputs), _matrix(req.targets), req.loss, req.reduction,
+        epsilon=req.epsilon, atol=req.atol, rtol=req.rtol,
+    )
+    record_work(req.size.parameters, gradcheck_passes(req))
+    layer, kind, index = result.layout.locate(result.worst)
+    return {
+        "passed": result.passed,
+        "max_abs_error": result.max_abs_error,
+        "max_rel_error": result.max_rel_error,
+        "worst": {
+            "layer": layer,
+            "kind": kind,
+            "index": list(index),
+            "analytical": float(result.analytical[result.worst]),
+            "numerical": float(result.numerical[result.worst]),
+        },
+        "numerical": gradients_payload(result.layout, result.numerical),
+        "analytical": gradients_payload(result.layout, result.analytical),
+    }
 
 
 def _start(req: TrainRequest, settings: Settings) -> tuple[Layout, Iterator[TraceChunk | Outcome]]:

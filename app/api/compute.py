@@ -14,7 +14,7 @@ import anyio.to_thread
 from pydantic import BaseModel
 
 from app.config import Settings
-from app.service import estimated_work
+from app.service import estimated_work, passes
 
 P = TypeVar("P")
 R = TypeVar("R")
@@ -23,7 +23,6 @@ Req = TypeVar("Req", bound=BaseModel)
 
 async def run_compute(fn: Callable[[Req, Settings], P], body: Req, settings: Settings, finish: Callable[[P], R]) -> R:
     """``finish(fn(body, settings))``, inline or in a worker thread (encoding a large answer is work too)."""
-    iterations = getattr(body, "iterations", 1)
-    if estimated_work(body, iterations) <= settings.inline_work:  # type: ignore[arg-type]
+    if estimated_work(body, passes(body)) <= settings.inline_work:  # type: ignore[arg-type]
         return finish(fn(body, settings))
     return await anyio.to_thread.run_sync(lambda: finish(fn(body, settings)))

@@ -8,7 +8,7 @@ from fastapi import Depends, Request
 
 from app.api.body import json_body
 from app.config import Settings
-from app.schemas.requests import ForwardRequest, LossRequest, TrainRequest
+from app.schemas.requests import ForwardRequest, GradcheckRequest, LossRequest, TrainRequest
 
 
 async def app_settings(request: Request) -> Settings:
@@ -21,3 +21,4 @@ SettingsDep = Annotated[Settings, Depends(app_settings)]
 ForwardBody = Annotated[ForwardRequest, Depends(json_body(ForwardRequest))]
 LossBody = Annotated[LossRequest, Depends(json_body(LossRequest))]
 TrainBody = Annotated[TrainRequest, Depends(json_body(TrainRequest))]
+GradcheckBody = Annotated[GradcheckRequest, Depends(json_body(GradcheckRequest))]

@@ -33,6 +33,7 @@ QUANTITY_WORDS = {
     "activation": "activation",
     "loss": "loss (computed from its output)",
     "gradient": "gradient",
+    "numerical gradient": "numerical gradient (the loss at a parameter plus or minus epsilon)",
 }
 
 

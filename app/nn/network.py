@@ -102,6 +102,19 @@ class Layout:
             b[...] = layer.biases
         return flat
 
+    def locate(self, index: int) -> tuple[int, str, tuple[int, ...]]:
+        """Flat ``index`` as ``(layer, "weights", (j, i))`` (weights[j][i]) or ``(layer, "biases", (j,))``."""
+        k = int(np.searchsorted(self.offsets, index, side="right") - 1)
+        n_out, n_in = self.shapes[k]
+        row, col = divmod(index - self.offsets[k], n_out)
+        return (k, "biases", (col,)) if row == n_in else (k, "weights", (col, row))
+
+    def flat_index(self, layer: int, kind: str, index: Sequence[int]) -> int:
+        """The inverse of ``locate``."""
+        n_out, n_in = self.shapes[layer]
+        row, col = (n_in, index[0]) if kind == "biases" else (index[1], index[0])
+        return self.offsets[layer] + row * n_out + col
+
     def layers(self, flat: Array) -> tuple[Layer, ...]:
         """Layers whose parameters are views into ``flat`` (no copy)."""
         return tuple(Layer(w, b, act) for (w, b), act in zip(self.views(flat), self.activations))

@@ -209,3 +209,11 @@ class TrainRequest(LossRequest):
                     "shape_mismatch",
                 )
         return self
+
+
+class GradcheckRequest(LossRequest):
+    """A loss request plus the finite-difference step and torch.autograd.gradcheck's tolerances."""
+
+    epsilon: FiniteFloat = Field(default=1e-6, gt=0, description="Central-difference step.")
+    atol: FiniteFloat = Field(default=1e-5, ge=0, description="Absolute tolerance.")
+    rtol: FiniteFloat = Field(default=1e-3, ge=0, description="Relative tolerance: pass when |a - n| <= atol + rtol * |n|.")

@@ -83,3 +83,25 @@ class ErrorEntry(StrictModel):
 
 class ErrorBody(StrictModel):
     detail: list[ErrorEntry]
+
+
+class ParameterRef(StrictModel):
+    """One parameter: ``weights[index[0]][index[1]]`` or ``biases[index[0]]`` of layer ``layer``."""
+
+    layer: int
+    kind: Literal["weights", "biases"]
+    index: list[int]
+
+
+class WorstParameter(ParameterRef):
+    analytical: float
+    numerical: float
+
+
+class GradcheckResponse(StrictModel):
+    passed: bool = Field(description="Every parameter within atol + rtol * |numerical|.")
+    max_abs_error: float
+    max_rel_error: float = Field(description="max |analytical - numerical| / |numerical| over parameters whose numerical gradient is not 0.")
+    worst: WorstParameter = Field(description="The parameter furthest past (or least inside) its tolerance.")
+    numerical: list[LayerGradient] = Field(description="Central differences, in the shape of gradients.")
+    analytical: list[LayerGradient] = Field(description="Backprop's gradients (as /v1/gradients).")

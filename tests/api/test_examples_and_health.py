@@ -38,7 +38,7 @@ def test_healthz(client):
     assert r.status_code == 200 and r.json() == {"status": "ok"}
 
 
-@pytest.mark.parametrize("path", ["/v1/forward", "/v1/loss", "/v1/gradients", "/v1/train"])
+@pytest.mark.parametrize("path", ["/v1/forward", "/v1/loss", "/v1/gradients", "/v1/gradcheck", "/v1/train"])
 def test_swagger_prefills_every_endpoint_with_the_seed(client, path):
     spec = client.get("/openapi.json").json()
     content = spec["paths"][path]["post"]["requestBody"]["content"]["application/json"]

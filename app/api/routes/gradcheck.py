@@ -1,0 +1,25 @@
+from fastapi import APIRouter
+
+from app import service
+from app.api.compute import run_compute
+from app.api.deps import GradcheckBody, SettingsDep
+from app.api.errors import BODY_ERROR_RESPONSES
+from app.api.examples import LOSS_FIELDS
+from app.api.json_response import JSONBody
+from app.api.openapi import request_body
+from app.schemas.requests import GradcheckRequest
+from app.schemas.responses import GradcheckResponse
+
+router = APIRouter(prefix="/v1/gradcheck", tags=["learning"])
+
+
+@router.post(
+    "",
+    operation_id="gradcheck",
+    summary="Check backprop against central finite differences, as torch.autograd.gradcheck does",
+    response_model=GradcheckResponse,
+    responses=BODY_ERROR_RESPONSES,
+    openapi_extra=request_body(GradcheckRequest, LOSS_FIELDS),
+)
+async def gradcheck(body: GradcheckBody, settings: SettingsDep) -> JSONBody:
+    return await run_compute(service.run_gradcheck, body, settings, JSONBody)

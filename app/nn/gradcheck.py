@@ -1,0 +1,99 @@
+"""Gradient check: backprop against central finite differences, judged as ``torch.autograd.gradcheck`` does.
+
+A parameter passes when ``|analytical - numerical| <= atol + rtol * |numerical|``; the
+numerical derivative of parameter ``i`` is ``(L(theta + eps e_i) - L(theta - eps e_i)) / (2 eps)``.
+All vectors are flat, in ``Layout`` order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from app.nn.errors import NonFiniteError
+from app.nn.losses import LOSSES
+from app.nn.network import Layer, Layout, Workspace, evaluate, forward_pass
+
+Array = np.ndarray
+
+
+@dataclass(frozen=True)
+class GradCheck:
+    """The verdict, the largest errors, the worst parameter (flat index) and both gradients ``[n]``."""
+
+    passed: bool
+    max_abs_error: float
+    max_rel_error: float
+    worst: int
+    analytical: Array
+    numerical: Array
+    layout: Layout
+
+
+def numerical_gradient(layers: Sequence[Layer], inputs: Array, targets: Array, loss: str, reduction: str, epsilon: float) -> Array:
+    """Central differences of the loss with respect to every parameter: ``[n]`` in layout order."""
+    layout = Layout.of(layers)
+    params = layout.pack(layers)
+    blocks = layout.blocks(params)
+    ws = Workspace(layout, inputs)
+    spec = LOSSES[loss]
+    out = np.empty(layout.size)
+    last = len(layers) - 1
+
+    def loss_at() -> float:
+        forward_pass(blocks, ws, last_activation=not spec.from_logits)
+        return spec.value(ws.pre[last] if spec.from_logits else ws.output, targets, reduction)
+
+    with np.errstate(all="ignore"):
+        for i in range(layout.size):
+            saved = params[i]
+            params[i] = saved + epsilon
+            plus = loss_at()
+            params[i] = saved - epsilon
+            minus = loss_at()
+            params[i] = saved
+            out[i] = (plus - minus) / (2.0 * epsilon)
+    if not np.isfinite(out).all():
+        bad = int(np.flatnonzero(~np.isfinite(out))[0])
+        raise NonFiniteError(layout.locate(bad)[0], "numerical gradient")
+    return out
+
+
+def compare(analytical: Array, numerical: Array, atol: float, rtol: float, layout: Layout) -> GradCheck:
+    """torch.autograd.gradcheck's criterion over every parameter."""
+    diff = np.abs(analytical - numerical)
+    scale = np.abs(numerical)
+    allowed = atol + rtol * scale
+    # The worst parameter is the one furthest past (or least inside) its allowance.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(allowed > 0, diff / allowed, np.where(diff > 0, np.inf, 0.0))
+        rel = np.where(scale > 0, diff / scale, 0.0)
+    return GradCheck(
+        passed=bool((diff <= allowed).all()),
+        max_abs_error=float(diff.max(initial=0.0)),
+        max_rel_error=float(rel.max(initial=0.0)),
+        worst=int(np.argmax(ratio)) if ratio.size else 0,
+        analytical=analytical,
+        numerical=numerical,
+        layout=layout,
+    )
+
+
+def gradcheck(
+    layers: Sequence[Layer],
+    inputs: Array,
+    targets: Array,
+    loss: str,
+    reduction: str,
+    *,
+    epsilon: float = 1e-6,
+    atol: float = 1e-5,
+    rtol: float = 1e-3,
+) -> GradCheck:
+    """Backprop's dLoss/dtheta against central differences; raises NonFiniteError where a value overflows."""
+    ev = evaluate(layers, inputs, targets, loss, reduction)
+    assert ev.gradient is not None
+    numerical = numerical_gradient(layers, inputs, targets, loss, reduction, epsilon)
+    return compare(ev.gradient.copy(), numerical, atol, rtol, ev.layout)
