@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     max_activations: int = Field(
         default=50_000_000, ge=1, description="Most batch x (sum of layer widths) values held by one forward pass."
     )
+    max_explain_steps: int = Field(
+        default=10_000, ge=1, description="Most steps in one /v1/explain derivation (samples x units it passes through)."
+    )
     max_trace_values: int = Field(
         default=5_000_000, ge=1, description="Most numbers in one training trace (recorded iterations x values each)."
     )

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from app.config import Settings
+from app.nn.explain import explain, explanation_steps
 from app.nn.gradcheck import gradcheck
 from app.nn.network import Forward, Layer, Layout, evaluate, forward
 from app.nn.optimizers import SGD, Adam, Optimizer
@@ -18,6 +19,7 @@ from app.nn.training import Outcome, TraceChunk, recorded_count, start_training
 from app.observability import record_work
 from app.schemas.network import LayerSpec, NetworkSpec
 from app.schemas.requests import (
+    ExplainRequest,
     ForwardRequest,
     GradcheckRequest,
     LossRequest,
@@ -222,6 +224,45 @@ def run_gradcheck(req: GradcheckRequest, settings: Settings) -> Payload:
         },
         "numerical": gradients_payload(result.layout, result.numerical),
         "analytical": gradients_payload(result.layout, result.analytical),
+    }
+
+
+def run_explain(req: ExplainRequest, settings: Settings) -> Payload:
+    """The ExplainResponse payload."""
+    check_limits(req, settings)
+    p = req.parameter
+    shapes = [(layer.n_out, layer.n_in) for layer in req.network.layers]
+    _check(
+        explanation_steps(shapes, req.size.batch, p.layer),
+        settings.max_explain_steps,
+        ("parameter",),
+        "the number of steps in this derivation (samples x units between the output and the parameter)",
+        "max_explain_steps",
+    )
+    e = explain(to_layers(req.network), _matrix(req.inputs), _matrix(req.targets), req.loss, req.reduction, p.layer, p.kind, p.index)
+    record_work(req.size.parameters)
+    return {
+        "gradient": e.gradient,
+        "parameter": {"layer": p.layer, "kind": p.kind, "index": list(p.index)},
+        "samples": [
+            {
+                "sample": d.sample,
+                "steps": [
+                    {
+                        "symbol": st.symbol,
+                        "meaning": st.meaning,
+                        "value": st.value,
+                        "factors": [{"symbol": t.symbol, "meaning": t.meaning, "value": t.value} for t in st.factors],
+                        "line": st.line,
+                    }
+                    for st in d.steps
+                ],
+                "contribution": d.contribution,
+            }
+            for d in e.samples
+        ],
+        "reduction": {"kind": e.reduction, "divisor": e.divisor, "total": e.total, "line": e.reduction_line},
+        "lines": list(e.lines),
     }
 
 

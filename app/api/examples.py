@@ -73,6 +73,8 @@ EXAMPLES: Mapping[str, NamedExample] = MappingProxyType({e.name: e for e in (SEE
 
 FORWARD_FIELDS = ("network", "inputs")
 LOSS_FIELDS = FORWARD_FIELDS + ("targets", "loss", "reduction")
+# The blog's w11: layer 1, weights[0][0].
+SEED_PARAMETER = {"layer": 1, "kind": "weights", "index": [0, 0]}
 
 
 def example_body(name: str) -> dict[str, Any]:
@@ -80,11 +82,12 @@ def example_body(name: str) -> dict[str, Any]:
     return copy.deepcopy(dict(EXAMPLES[name].body))
 
 
-def openapi_examples(fields: tuple[str, ...] | None = None) -> dict[str, Example]:
-    """Swagger UI examples (``seed`` first, so it prefills "Try it out"), cut down to ``fields``."""
+def openapi_examples(fields: tuple[str, ...] | None = None, extra: dict[str, Any] | None = None) -> dict[str, Example]:
+    """Swagger UI examples (``seed`` first, so it prefills "Try it out"), cut down to ``fields``, plus ``extra``."""
     out: dict[str, Example] = {}
     for name, example in EXAMPLES.items():
         body = example_body(name)
         value = body if fields is None else {k: body[k] for k in fields if k in body}
+        value.update(copy.deepcopy(extra or {}))
         out[name] = Example(summary=example.description, value=value)
     return out

@@ -14,9 +14,9 @@ from app.api.examples import openapi_examples
 REF = "#/components/schemas/{model}"
 
 
-def request_body(model: type[BaseModel], fields: tuple[str, ...] | None = None) -> dict[str, Any]:
+def request_body(model: type[BaseModel], fields: tuple[str, ...] | None = None, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """``openapi_extra`` declaring ``model`` as the JSON body, with the named examples (seed first)."""
-    examples = {name: dict(ex) for name, ex in openapi_examples(fields).items()}
+    examples = {name: dict(ex) for name, ex in openapi_examples(fields, extra).items()}
     content = {"schema": {"$ref": REF.format(model=model.__name__)}, "examples": examples}
     return {"requestBody": {"required": True, "content": {"application/json": content}}}
 

@@ -217,3 +217,40 @@ class GradcheckRequest(LossRequest):
     epsilon: FiniteFloat = Field(default=1e-6, gt=0, description="Central-difference step.")
     atol: FiniteFloat = Field(default=1e-5, ge=0, description="Absolute tolerance.")
     rtol: FiniteFloat = Field(default=1e-3, ge=0, description="Relative tolerance: pass when |a - n| <= atol + rtol * |n|.")
+
+
+class ParameterSpec(StrictModel):
+    """One parameter: ``weights[index[0]][index[1]]`` (``[j][i]``) or ``biases[index[0]]`` of layer ``layer``."""
+
+    layer: StrictInt = Field(ge=0)
+    kind: Literal["weights", "biases"]
+    index: list[StrictInt] = Field(min_length=1, max_length=2)
+
+
+class ExplainRequest(LossRequest):
+    """A loss request plus the parameter whose gradient to derive."""
+
+    parameter: ParameterSpec
+
+    @model_validator(mode="after")
+    def _parameter_exists(self) -> ExplainRequest:
+        p, layers = self.parameter, self.network.layers
+        if p.layer >= len(layers):
+            field_error(
+                ("parameter", "layer"), f"layer must be below {len(layers)} (the number of layers), but is {p.layer}", "shape_mismatch"
+            )
+        shape = (layers[p.layer].n_out, layers[p.layer].n_in) if p.kind == "weights" else (layers[p.layer].n_out,)
+        if len(p.index) != len(shape):
+            field_error(
+                ("parameter", "index"),
+                f"{p.kind} index must have {len(shape)} number(s) ({'[j, i]' if p.kind == 'weights' else '[j]'}), but has {len(p.index)}",
+                "shape_mismatch",
+            )
+        for axis, (i, n) in enumerate(zip(p.index, shape)):
+            if not 0 <= i < n:
+                field_error(
+                    ("parameter", "index", axis),
+                    f"index {axis} of layer {p.layer}'s {p.kind} must be in [0, {n - 1}], but is {i}",
+                    "shape_mismatch",
+                )
+        return self

@@ -105,3 +105,38 @@ class GradcheckResponse(StrictModel):
     worst: WorstParameter = Field(description="The parameter furthest past (or least inside) its tolerance.")
     numerical: list[LayerGradient] = Field(description="Central differences, in the shape of gradients.")
     analytical: list[LayerGradient] = Field(description="Backprop's gradients (as /v1/gradients).")
+
+
+class TermOut(StrictModel):
+    symbol: str
+    meaning: str
+    value: float | None = Field(description="null where a textbook factor is not finite (the fused form is still exact).")
+
+
+class StepOut(StrictModel):
+    symbol: str
+    meaning: str
+    value: float
+    factors: list[TermOut]
+    line: str
+
+
+class SampleOut(StrictModel):
+    sample: int
+    steps: list[StepOut] = Field(description="From the output back to the parameter.")
+    contribution: float = Field(description="This sample's dl/dparameter before the reduction.")
+
+
+class ReductionOut(StrictModel):
+    kind: Literal["mean", "sum"]
+    divisor: int = Field(description="What mean divides by: output elements, or samples for cross_entropy; 1 for sum.")
+    total: float = Field(description="The sum of the samples' contributions.")
+    line: str
+
+
+class ExplainResponse(StrictModel):
+    gradient: float = Field(description="dLoss/dparameter, the value /v1/gradients returns.")
+    parameter: ParameterRef
+    samples: list[SampleOut]
+    reduction: ReductionOut
+    lines: list[str] = Field(description="The whole derivation, one plain-text line per step.")

@@ -1,0 +1,25 @@
+from fastapi import APIRouter
+
+from app import service
+from app.api.compute import run_compute
+from app.api.deps import ExplainBody, SettingsDep
+from app.api.errors import BODY_ERROR_RESPONSES
+from app.api.examples import LOSS_FIELDS, SEED_PARAMETER
+from app.api.json_response import JSONBody
+from app.api.openapi import request_body
+from app.schemas.requests import ExplainRequest
+from app.schemas.responses import ExplainResponse
+
+router = APIRouter(prefix="/v1/explain", tags=["learning"])
+
+
+@router.post(
+    "",
+    operation_id="explain",
+    summary="The chain rule for one parameter's gradient, sample by sample, with every number",
+    response_model=ExplainResponse,
+    responses=BODY_ERROR_RESPONSES,
+    openapi_extra=request_body(ExplainRequest, LOSS_FIELDS, {"parameter": SEED_PARAMETER}),
+)
+async def explain(body: ExplainBody, settings: SettingsDep) -> JSONBody:
+    return await run_compute(service.run_explain, body, settings, JSONBody)

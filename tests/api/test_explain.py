@@ -1,0 +1,37 @@
+import pytest
+
+W11 = {"layer": 1, "kind": "weights", "index": [0, 0]}
+
+
+def test_explain_seed_w11(client, seed_loss_body):
+    r = client.post("/v1/explain", json={**seed_loss_body, "parameter": W11})
+    assert r.status_code == 200
+    out = r.json()
+    grads = client.post("/v1/gradients", json=seed_loss_body).json()["gradients"]
+    assert out["gradient"] == grads[1]["weights"][0][0]
+    factors = out["samples"][0]["steps"][0]["factors"]
+    assert [f["symbol"] for f in factors] == ["dl/dz_hat[0]", "sigmoid'(pre1[0])", "z_hat - z"]
+    assert out["lines"][-1].startswith("mean: dL/dW1[0][0]")
+    assert len(out["lines"]) == 3
+
+
+@pytest.mark.parametrize(
+    "parameter, loc",
+    [
+        ({"layer": 2, "kind": "weights", "index": [0, 0]}, ["body", "parameter", "layer"]),
+        ({"layer": 1, "kind": "weights", "index": [0]}, ["body", "parameter", "index"]),
+        ({"layer": 1, "kind": "biases", "index": [1]}, ["body", "parameter", "index", 0]),
+        ({"layer": 0, "kind": "weights", "index": [0, -1]}, ["body", "parameter", "index", 1]),
+        ({"layer": 0, "kind": "gradient", "index": [0]}, ["body", "parameter", "kind"]),
+        ({"layer": 0, "kind": "biases"}, ["body", "parameter", "index"]),
+    ],
+)
+def test_explain_bad_parameter(client, seed_loss_body, parameter, loc):
+    r = client.post("/v1/explain", json={**seed_loss_body, "parameter": parameter})
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["loc"] == loc
+
+
+def test_explain_size_is_limited(make_client, seed_loss_body):
+    r = make_client(max_explain_steps=2).post("/v1/explain", json={**seed_loss_body, "parameter": {"layer": 0, "kind": "biases", "index": [0]}})
+    assert r.status_code == 413 and "BACKPROP_MAX_EXPLAIN_STEPS" in r.json()["detail"][0]["msg"]
