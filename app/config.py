@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     max_explain_steps: int = Field(
         default=10_000, ge=1, description="Most steps in one /v1/explain derivation (samples x units it passes through)."
     )
+    max_diagram_units: int = Field(default=64, ge=1, description="Most neurons in one column of a /v1/diagram picture.")
+    max_diagram_edges: int = Field(default=4096, ge=1, description="Most weights (edges) in one /v1/diagram picture.")
     max_trace_values: int = Field(
         default=5_000_000, ge=1, description="Most numbers in one training trace (recorded iterations x values each)."
     )

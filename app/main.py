@@ -9,9 +9,9 @@ from app.api.body_limit import BodySizeLimit
 from app.api.errors import install_error_handlers
 from app.api.openapi import install_openapi
 from app.api.request_context import RequestContext
-from app.api.routes import examples, explain, forward, gradcheck, gradients, health, loss, metrics, train
+from app.api.routes import diagram, examples, explain, forward, gradcheck, gradients, health, loss, metrics, playground, train
 from app.config import Settings, get_settings
-from app.schemas.requests import ExplainRequest, ForwardRequest, GradcheckRequest, LossRequest, TrainRequest
+from app.schemas.requests import DiagramRequest, ExplainRequest, ForwardRequest, GradcheckRequest, LossRequest, TrainRequest
 
 DESCRIPTION = """\
 Backpropagation for fully connected networks, over HTTP: send weights, inputs and
@@ -31,10 +31,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         strict_content_type=False,
     )
     app.state.settings = settings
-    for module in (forward, loss, gradients, gradcheck, explain, train, examples, health, metrics):
+    for module in (forward, loss, gradients, gradcheck, explain, train, diagram, examples, health, metrics, playground):
         app.include_router(module.router)
     install_error_handlers(app)
-    install_openapi(app, [ForwardRequest, LossRequest, GradcheckRequest, ExplainRequest, TrainRequest])
+    install_openapi(app, [ForwardRequest, LossRequest, GradcheckRequest, ExplainRequest, TrainRequest, DiagramRequest])
     # The last added runs first: every request gets its id, log line and metrics, even a 413.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContext)

@@ -14,11 +14,13 @@ from app.config import Settings
 from app.nn.explain import explain, explanation_steps
 from app.nn.gradcheck import gradcheck
 from app.nn.network import Forward, Layer, Layout, evaluate, forward
+from app.render.svg import loss_curve, network_diagram
 from app.nn.optimizers import SGD, Adam, Optimizer
 from app.nn.training import Outcome, TraceChunk, recorded_count, start_training
 from app.observability import record_work
 from app.schemas.network import LayerSpec, NetworkSpec
 from app.schemas.requests import (
+    DiagramRequest,
     ExplainRequest,
     ForwardRequest,
     GradcheckRequest,
@@ -264,6 +266,51 @@ def run_explain(req: ExplainRequest, settings: Settings) -> Payload:
         "reduction": {"kind": e.reduction, "divisor": e.divisor, "total": e.total, "line": e.reduction_line},
         "lines": list(e.lines),
     }
+
+
+def run_diagram(req: DiagramRequest, settings: Settings) -> str:
+    """The network as SVG, labelled with activations (inputs given) and gradients (targets given)."""
+    widths = [req.network.n_in] + [layer.n_out for layer in req.network.layers]
+    _check(max(widths), settings.max_diagram_units, ("network",), "the widest column of neurons", "max_diagram_units")
+    edges = sum(layer.n_out * layer.n_in for layer in req.network.layers)
+    _check(edges, settings.max_diagram_edges, ("network",), "the number of weights to draw", "max_diagram_edges")
+    layers = to_layers(req.network)
+    values = gradients = None
+    caption = "edge width: |weight|; blue positive, red negative"
+    if req.inputs is not None:
+        check_limits(ForwardRequest.model_construct(network=req.network, inputs=req.inputs), settings)
+        x = _matrix(req.inputs)
+        if req.targets is not None:
+            ev = evaluate(layers, x, _matrix(req.targets), req.loss, req.reduction)  # type: ignore[arg-type]
+            fwd = ev.forward
+            assert ev.gradient is not None
+            gradients = [w.tolist() for w, _ in ev.layout.views(ev.gradient)]
+            caption += f"; edge labels: dL/dw ({req.loss}, {req.reduction}, loss {ev.loss:.6g})"
+        else:
+            fwd = forward(layers, x)
+        values = [x[0].tolist()] + [a[0].tolist() for a in fwd.post]
+        caption += f"; neuron labels: activations of sample 0 of {len(x)}"
+    return network_diagram(
+        [l.weights.tolist() for l in layers], [l.activation for l in layers], values, gradients, caption
+    )
+
+
+def run_train_plot(req: TrainRequest, settings: Settings) -> str:
+    """The loss curve of the recorded iterations of a training, as SVG."""
+    layout, chunks = _start(req.model_copy(update={"record": []}), settings)
+    iterations: list[int] = []
+    losses: list[float] = []
+    summary: Payload = {}
+    for item in chunks:
+        if isinstance(item, TraceChunk):
+            iterations.extend(item.iterations.tolist())
+            losses.extend(item.losses.tolist())
+        else:
+            summary = _summary(layout, item, req)
+    final = summary["final_loss"]
+    caption = f"{summary['status']}" + (f" at iteration {summary['diverged_at']}" if "diverged_at" in summary else "")
+    caption += f"; final loss {final:.6g}" if final is not None else "; final loss not finite"
+    return loss_curve(iterations, losses, caption)
 
 
 def _start(req: TrainRequest, settings: Settings) -> tuple[Layout, Iterator[TraceChunk | Outcome]]:

@@ -8,7 +8,7 @@ from fastapi import Depends, Request
 
 from app.api.body import json_body
 from app.config import Settings
-from app.schemas.requests import ExplainRequest, ForwardRequest, GradcheckRequest, LossRequest, TrainRequest
+from app.schemas.requests import DiagramRequest, ExplainRequest, ForwardRequest, GradcheckRequest, LossRequest, TrainRequest
 
 
 async def app_settings(request: Request) -> Settings:
@@ -23,3 +23,4 @@ LossBody = Annotated[LossRequest, Depends(json_body(LossRequest))]
 TrainBody = Annotated[TrainRequest, Depends(json_body(TrainRequest))]
 GradcheckBody = Annotated[GradcheckRequest, Depends(json_body(GradcheckRequest))]
 ExplainBody = Annotated[ExplainRequest, Depends(json_body(ExplainRequest))]
+DiagramBody = Annotated[DiagramRequest, Depends(json_body(DiagramRequest))]

@@ -27,6 +27,16 @@ BODY_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     422: {"model": ErrorBody, "description": "Invalid body: `loc` points at the field, `msg` says what was expected."},
 }
 
+# The same answers for routes whose success is not JSON (their response_class would
+# otherwise be applied to the error bodies too).
+BODY_ERROR_RESPONSES_EXPLICIT: dict[int | str, dict[str, Any]] = {
+    status: {
+        "description": spec["description"],
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+    }
+    for status, spec in BODY_ERROR_RESPONSES.items()
+}
+
 MAX_REPORTED_ERRORS = 100
 QUANTITY_WORDS = {
     "pre_activation": "pre-activation",

@@ -33,3 +33,12 @@ def ndjson_response(batches: Iterable[list[Any]]) -> StreamingResponse:
 
     # A sync iterator: Starlette runs each step in a worker thread, off the event loop.
     return StreamingResponse(lines(), media_type=NDJSON)
+
+
+class SVGBody(Response):
+    """An SVG picture."""
+
+    media_type = "image/svg+xml"
+
+
+SVG_RESPONSE = {200: {"content": {"image/svg+xml": {"schema": {"type": "string"}}}, "description": "An SVG picture."}}

@@ -21,7 +21,15 @@ Loc = tuple[str | int, ...]
 
 # Error types raised by field_error; their messages already say what was found.
 LOCATED_ERROR_TYPES = frozenset(
-    {"ragged_matrix", "shape_mismatch", "activation_position", "loss_activation_mismatch", "target_range", "nesterov_momentum"}
+    {
+        "ragged_matrix",
+        "shape_mismatch",
+        "activation_position",
+        "loss_activation_mismatch",
+        "target_range",
+        "nesterov_momentum",
+        "missing_dependency",
+    }
 )
 
 

@@ -39,6 +39,11 @@ class RequestSize:
     activations: int  # batch x (inputs + every layer's outputs): the values one forward pass holds
 
 
+def request_size(network: NetworkSpec, batch: int) -> RequestSize:
+    widths = sum(layer.n_out for layer in network.layers) + network.n_in
+    return RequestSize(len(network.layers), network.n_parameters, batch, batch * widths)
+
+
 class ForwardRequest(StrictModel):
     """A network and a batch of inputs ``[batch][in_0]``."""
 
@@ -59,9 +64,7 @@ class ForwardRequest(StrictModel):
 
     @cached_property
     def size(self) -> RequestSize:
-        widths = sum(layer.n_out for layer in self.network.layers) + self.network.n_in
-        batch = len(self.inputs)
-        return RequestSize(len(self.network.layers), self.network.n_parameters, batch, batch * widths)
+        return request_size(self.network, len(self.inputs))
 
 
 class LossRequest(ForwardRequest):
@@ -254,3 +257,31 @@ class ExplainRequest(LossRequest):
                     "shape_mismatch",
                 )
         return self
+
+
+class DiagramRequest(StrictModel):
+    """A network to draw; with ``inputs`` each neuron is labelled with its activation (first sample),
+    and with ``targets`` and ``loss`` too each weight with its gradient."""
+
+    network: NetworkSpec
+    inputs: Matrix | None = Field(default=None, description="Shape [batch][in_0]; the first row labels the neurons.")
+    targets: Matrix | None = Field(default=None, description="Shape [batch][out_last]; needs inputs and loss.")
+    loss: LossName | None = None  # type: ignore[valid-type]
+    reduction: Reduction = "mean"  # type: ignore[valid-type]
+
+    @model_validator(mode="after")
+    def _parts_fit(self) -> DiagramRequest:
+        if self.targets is not None:
+            if self.inputs is None:
+                field_error(("inputs",), "gradients need inputs as well as targets, but inputs are missing", "missing_dependency")
+            if self.loss is None:
+                field_error(("loss",), "gradients need a loss as well as targets, but loss is missing", "missing_dependency")
+            # The same checks, and the same error locations, as /v1/gradients.
+            LossRequest.model_validate(self.model_dump(exclude={"network"}) | {"network": self.network})
+        elif self.inputs is not None:
+            ForwardRequest.model_validate({"network": self.network, "inputs": self.inputs})
+        return self
+
+    @cached_property
+    def size(self) -> RequestSize:
+        return request_size(self.network, len(self.inputs) if self.inputs is not None else 1)

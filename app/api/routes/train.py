@@ -3,8 +3,8 @@ from fastapi import APIRouter, Request, Response
 from app import service
 from app.api.compute import run_compute
 from app.api.deps import SettingsDep, TrainBody
-from app.api.errors import BODY_ERROR_RESPONSES
-from app.api.json_response import NDJSON, JSONBody, ndjson_response
+from app.api.errors import BODY_ERROR_RESPONSES, BODY_ERROR_RESPONSES_EXPLICIT
+from app.api.json_response import NDJSON, SVG_RESPONSE, JSONBody, SVGBody, ndjson_response
 from app.api.openapi import request_body
 from app.schemas.requests import TrainRequest
 from app.schemas.responses import TrainResponse
@@ -35,3 +35,15 @@ async def train(body: TrainBody, settings: SettingsDep, request: Request) -> Res
     if NDJSON in request.headers.get("accept", ""):
         return await run_compute(service.stream_train, body, settings, ndjson_response)
     return await run_compute(service.run_train, body, settings, JSONBody)
+
+
+@router.post(
+    "/plot",
+    operation_id="trainPlot",
+    summary="Train as /v1/train does and draw the loss curve of the recorded iterations (SVG)",
+    response_class=SVGBody,
+    responses={**BODY_ERROR_RESPONSES_EXPLICIT, **SVG_RESPONSE},
+    openapi_extra=request_body(TrainRequest),
+)
+async def train_plot(body: TrainBody, settings: SettingsDep) -> SVGBody:
+    return await run_compute(service.run_train_plot, body, settings, SVGBody)

@@ -1,0 +1,24 @@
+from fastapi import APIRouter
+
+from app import service
+from app.api.compute import run_compute
+from app.api.deps import DiagramBody, SettingsDep
+from app.api.errors import BODY_ERROR_RESPONSES_EXPLICIT
+from app.api.examples import LOSS_FIELDS
+from app.api.json_response import SVG_RESPONSE, SVGBody
+from app.api.openapi import request_body
+from app.schemas.requests import DiagramRequest
+
+router = APIRouter(prefix="/v1/diagram", tags=["learning"])
+
+
+@router.post(
+    "",
+    operation_id="diagram",
+    summary="Draw the network (SVG): weights as edges; activations and gradients as labels when data is given",
+    response_class=SVGBody,
+    responses={**BODY_ERROR_RESPONSES_EXPLICIT, **SVG_RESPONSE},
+    openapi_extra=request_body(DiagramRequest, LOSS_FIELDS),
+)
+async def diagram(body: DiagramBody, settings: SettingsDep) -> SVGBody:
+    return await run_compute(service.run_diagram, body, settings, SVGBody)

@@ -1,0 +1,1 @@
+"""Pictures: SVG drawings of networks and loss curves (standard library only)."""

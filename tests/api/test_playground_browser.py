@@ -1,0 +1,71 @@
+"""The playground in real headless Chromium: load the seed, run it, see the blog's numbers.
+
+Skips where Chromium or Playwright is absent; CI installs both (.ci/run).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.api.test_live_server import running_server
+from tests.conftest import SEED_LOSSES, SEED_OUTPUTS, SEED_W11
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+sync_api = pytest.importorskip("playwright.sync_api")
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
+
+# No network here: keep Chromium from trying to reach Google's hosts.
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def test_playground_runs_the_seed(tmp_path):
+    with running_server(tmp_path / "server.log") as (url, _), sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1800})
+            page.goto(f"{url}/playground")
+            page.wait_for_selector("body[data-ready='true']", timeout=30_000)
+            assert page.input_value("#example") == "seed"
+            page.click("#run")
+            page.wait_for_selector("#trace table", timeout=30_000)
+            text = page.inner_text("main")
+            assert page.inner_text("#error") == ""
+            for value in (*SEED_LOSSES[:1], SEED_OUTPUTS[0], *SEED_W11):
+                assert repr(value)[:12] in text, value
+            assert "0.3390604735219194" in text or "0.339060473521919" in text
+            assert page.locator("#diagram svg").count() == 1 and page.locator("#curve svg").count() == 1
+            shot = Path(os.environ.get("BACKPROP_TEST_OUTPUT", tmp_path)) / "playground.png"
+            shot.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(shot), full_page=True)
+            assert shot.stat().st_size > 10_000
+            print(f"screenshot: {shot}")
+        finally:
+            browser.close()
+
+
+def test_playground_shows_validation_errors(tmp_path):
+    with running_server(tmp_path / "server.log") as (url, _), sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(f"{url}/playground")
+            page.wait_for_selector("body[data-ready='true']", timeout=30_000)
+            page.fill("#inputs", "[[0.7, 0.3, 0.1]]")
+            page.click("#run")
+            page.wait_for_function("document.getElementById('error').textContent.length > 0", timeout=30_000)
+            assert "body.inputs" in page.inner_text("#error") and "422" in page.inner_text("#error")
+        finally:
+            browser.close()
