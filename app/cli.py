@@ -1,13 +1,28 @@
-"""The ``backprop-api`` command: ``backprop-api serve`` runs the API with uvicorn."""
+"""The ``backprop-api`` command.
+
+    backprop-api serve                         run the API (Swagger UI at /docs)
+    backprop-api example seed > seed.json      a ready-to-post /v1/train body
+    backprop-api train seed.json               train, with a progress bar and a table
+    backprop-api gradients seed.json --json    dLoss/dparameter, as JSON for scripts
+
+``train``, ``gradients`` and ``example`` talk to a running service (``--url``, default
+``BACKPROP_URL`` or http://127.0.0.1:8000) or, with ``--local``, to the engine in this
+process with no server. ``FILE`` may be ``-`` for standard input.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
+from typing import Any, TextIO
 
 from app.config import get_settings
+
+LOSS_FIELDS = ("network", "inputs", "targets", "loss", "reduction")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,13 +33,43 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", default=settings.host, help="default: BACKPROP_HOST or %(default)s")
     serve.add_argument("--port", type=int, default=settings.port, help="default: BACKPROP_PORT or %(default)s")
     serve.add_argument("--workers", type=int, default=settings.workers, help="default: BACKPROP_WORKERS or %(default)s")
+    for name, help_text in (("train", "train the network in FILE (a /v1/train body)"), ("gradients", "backprop on FILE (a /v1/gradients body)")):
+        cmd = sub.add_parser(name, help=help_text)
+        cmd.add_argument("file", metavar="FILE", help="a JSON body, or - for standard input")
+        _client_options(cmd)
+    example = sub.add_parser("example", help="print a named example's /v1/train body")
+    example.add_argument("name", help="seed, xor, ...")
+    _client_options(example)
     args = parser.parse_args(argv)
-    if args.command != "serve":
+    if args.command == "serve":
+        return _serve(args, settings.blas_threads)
+    if args.command is None:
         parser.print_help()
         return 2
+    from app.client import BackpropError
+
+    try:
+        return {"train": _train, "gradients": _gradients, "example": _example}[args.command](args)
+    except BackpropError as exc:
+        print(f"backprop-api: {exc}", file=sys.stderr)
+        return 1
+    except (OSError, ValueError) as exc:
+        print(f"backprop-api: {exc}", file=sys.stderr)
+        return 1
+
+
+def _client_options(cmd: argparse.ArgumentParser) -> None:
+    where = cmd.add_mutually_exclusive_group()
+    where.add_argument("--url", default=os.environ.get("BACKPROP_URL", "http://127.0.0.1:8000"), help="the service (default %(default)s)")
+    where.add_argument("--local", action="store_true", help="compute in this process, no server")
+    cmd.add_argument("--json", action="store_true", help="print JSON for scripts instead of tables")
+    cmd.add_argument("--progress", action="store_true", help="show the progress bar even when stderr is not a terminal")
+
+
+def _serve(args: argparse.Namespace, blas_threads: int) -> int:
     # Fixed before numpy loads (in this process and in every worker it spawns).
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(var, str(settings.blas_threads))
+        os.environ.setdefault(var, str(blas_threads))
     import uvicorn
 
     from app.observability import LOGGING_CONFIG
@@ -36,6 +81,140 @@ def main(argv: list[str] | None = None) -> int:
         "app.main:app", host=args.host, port=args.port, workers=args.workers, log_config=LOGGING_CONFIG, access_log=False
     )
     return 0
+
+
+def _read(path: str) -> dict[str, Any]:
+    text = sys.stdin.read() if path == "-" else open(path, encoding="utf-8").read()  # noqa: SIM115
+    body = json.loads(text)
+    if not isinstance(body, dict):
+        raise ValueError(f"{path} must hold a JSON object (a request body)")
+    return body
+
+
+class _Local:
+    """The client's methods, computed in this process by the service (no HTTP)."""
+
+    def __init__(self) -> None:
+        from app import service
+
+        self.service, self.settings = service, get_settings()
+
+    def _validated(self, model: Any, body: dict[str, Any]) -> Any:
+        from pydantic import ValidationError
+
+        from app.client import ValidationFailed, jsonable
+        from app.schemas.responses import ErrorEntry
+
+        try:
+            return model.model_validate_json(json.dumps(jsonable(body)))
+        except ValidationError as exc:
+            detail = [ErrorEntry(loc=["body", *e["loc"]], msg=e["msg"], type=e["type"]) for e in exc.errors()]
+            raise ValidationFailed(422, detail, str(exc)) from None
+
+    def gradients(self, **body: Any) -> Any:
+        from app.client import jsonable
+        from app.schemas.requests import LossRequest
+        from app.schemas.responses import GradientsResponse
+
+        req = self._validated(LossRequest, body)
+        return GradientsResponse.model_validate(jsonable(self.service.run_gradients(req, self.settings)))
+
+    def train(self, *, stream: bool = False, **body: Any) -> Iterator[Any]:
+        from app.client import _stream_item, jsonable
+        from app.schemas.requests import TrainRequest
+
+        req = self._validated(TrainRequest, body)
+        for batch in self.service.stream_train(req, self.settings):
+            for item in batch:
+                yield _stream_item(json.dumps(jsonable(item)))
+
+    def example(self, name: str) -> dict[str, Any]:
+        from app.api.examples import EXAMPLES, example_body
+        from app.client import NotFound
+
+        if name not in EXAMPLES:
+            raise NotFound(404, [], f"no example named {name!r}; expected one of: {', '.join(EXAMPLES)}")
+        return example_body(name)
+
+
+def _connect(args: argparse.Namespace) -> Any:
+    if args.local:
+        return _Local()
+    from app.client import BackpropClient
+
+    return BackpropClient(args.url)
+
+
+def _example(args: argparse.Namespace) -> int:
+    print(json.dumps(_connect(args).example(args.name), indent=2))
+    return 0
+
+
+def _gradients(args: argparse.Namespace) -> int:
+    body = _read(args.file)
+    result = _connect(args).gradients(**{k: body[k] for k in LOSS_FIELDS if k in body})
+    if args.json:
+        print(result.model_dump_json(indent=2))
+        return 0
+    print(f"loss {result.loss!r}")
+    for k, g in enumerate(result.gradients):
+        print(f"\nlayer {k}: dL/dW (rows: units, columns: inputs)")
+        _table(sys.stdout, [f"{j}" for j in range(len(g.weights))], [[repr(v) for v in row] for row in g.weights])
+        print(f"layer {k}: dL/db")
+        _table(sys.stdout, ["b"], [[repr(v) for v in g.biases]])
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from app.nn.training import recorded_count
+    from app.schemas.responses import TrainSummary
+
+    body = _read(args.file)
+    expected = recorded_count(int(body.get("iterations", 1)), int(body.get("record_every", 1)))
+    show_bar = args.progress or sys.stderr.isatty()
+    entries, summary = [], None
+    for item in _connect(args).train(**body, stream=True):
+        if isinstance(item, TrainSummary):
+            summary = item
+        else:
+            entries.append(item)
+            if show_bar:
+                _bar(sys.stderr, len(entries), expected, item.iteration, item.loss)
+    if show_bar:
+        sys.stderr.write("\n")
+    assert summary is not None
+    if args.json:
+        out = summary.model_dump(mode="json", exclude_none=True)
+        out["trace"] = [e.model_dump(mode="json", exclude_none=True) for e in entries]
+        print(json.dumps(out, indent=2))
+        return 0
+    rows = [[str(e.iteration), repr(e.loss), json.dumps(e.output) if e.output is not None else ""] for e in entries]
+    _table(sys.stdout, ["iteration", "loss", "output"], rows, header=True)
+    ended = f"diverged at iteration {summary.diverged_at}" if summary.status == "diverged" else "completed"
+    print(f"\n{ended}; final loss {summary.final_loss!r}")
+    for k, layer in enumerate(summary.network.layers):
+        print(f"layer {k} ({layer.activation}): weights {json.dumps(layer.weights)} biases {json.dumps(layer.biases)}")
+    return 0
+
+
+def _bar(out: TextIO, done: int, total: int, iteration: int, loss: float) -> None:
+    width = 30
+    filled = int(width * done / max(total, 1))
+    out.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {100 * done / max(total, 1):5.1f}%  iteration {iteration}  loss {loss:.6g}")
+    out.flush()
+
+
+def _table(out: TextIO, first: list[str], rows: list[list[str]], header: bool = False) -> None:
+    """Columns padded to their widest cell; with ``header``, ``first`` names the columns."""
+    if header:
+        lines = [first, *rows]
+    else:
+        lines = [[name, *row] for name, row in zip(first, rows)]
+    widths = [max(len(line[c]) for line in lines if c < len(line)) for c in range(max(map(len, lines)))]
+    for n, line in enumerate(lines):
+        out.write("  ".join(cell.rjust(widths[c]) for c, cell in enumerate(line)) + "\n")
+        if header and n == 0:
+            out.write("  ".join("-" * w for w in widths) + "\n")
 
 
 if __name__ == "__main__":

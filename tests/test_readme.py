@@ -29,3 +29,28 @@ def test_readme_documents_every_setting():
     readme = (ROOT / "README.md").read_text()
     for name in Settings.model_fields:
         assert f"BACKPROP_{name.upper()}" in readme, name
+
+
+def test_readme_python_example_runs(tmp_path, capsys):
+    from tests.api.test_live_server import running_server
+
+    block = re.search(r"## Use from Python.*?```python\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S).group(1)
+    with running_server(tmp_path / "server.log") as (url, _):
+        exec(compile(block.replace("http://127.0.0.1:8000", url), "README", "exec"), {})
+    printed = capsys.readouterr().out
+    assert "0.35520347518814194" in printed
+    assert "['body', 'inputs'] each input row must have 2 values" in printed
+    assert "status='completed'" in printed
+
+
+def test_readme_cli_output_is_real(tmp_path):
+    import subprocess
+    import sys
+
+    seed = subprocess.run([sys.executable, "-m", "app.cli", "example", "seed", "--local"], capture_output=True, text=True, check=True).stdout
+    (tmp_path / "seed.json").write_text(seed)
+    printed = subprocess.run(
+        [sys.executable, "-m", "app.cli", "train", str(tmp_path / "seed.json"), "--local"], capture_output=True, text=True, check=True
+    ).stdout
+    shown = re.search(r"`train` on the seed prints:\n\n```\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S).group(1)
+    assert printed == shown

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+import numpy as np
 from pydantic import Field
 
 from app.schemas.base import StrictModel
@@ -18,15 +19,31 @@ class LayerValues(StrictModel):
     pre_activation: Rows
     activation: Rows
 
+    @property
+    def pre_activation_array(self) -> np.ndarray:
+        return np.asarray(self.pre_activation, dtype=np.float64)
+
+    @property
+    def activation_array(self) -> np.ndarray:
+        return np.asarray(self.activation, dtype=np.float64)
+
 
 class ForwardResponse(StrictModel):
     output: Rows = Field(description="The last layer's activation, [batch][out_last].")
     layers: list[LayerValues]
 
+    @property
+    def output_array(self) -> np.ndarray:
+        return np.asarray(self.output, dtype=np.float64)
+
 
 class LossResponse(StrictModel):
     loss: float
     output: Rows
+
+    @property
+    def output_array(self) -> np.ndarray:
+        return np.asarray(self.output, dtype=np.float64)
 
 
 class LayerGradient(StrictModel):
@@ -34,6 +51,14 @@ class LayerGradient(StrictModel):
 
     weights: Rows
     biases: list[float]
+
+    @property
+    def weights_array(self) -> np.ndarray:
+        return np.asarray(self.weights, dtype=np.float64)
+
+    @property
+    def biases_array(self) -> np.ndarray:
+        return np.asarray(self.biases, dtype=np.float64)
 
 
 class GradientsResponse(LossResponse):
@@ -140,3 +165,12 @@ class ExplainResponse(StrictModel):
     samples: list[SampleOut]
     reduction: ReductionOut
     lines: list[str] = Field(description="The whole derivation, one plain-text line per step.")
+
+
+class TrainSummary(StrictModel):
+    """The last line of a streamed training: the TrainResponse without ``trace``."""
+
+    status: Literal["completed", "diverged"]
+    diverged_at: int | None = None
+    network: NetworkSpec
+    final_loss: float | None

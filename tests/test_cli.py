@@ -1,0 +1,71 @@
+"""The command line, run for real as subprocesses."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.api.test_live_server import running_server
+from tests.conftest import SEED_LOSSES, SEED_W11
+
+
+def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "app.cli", *args], input=stdin, capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture
+def seed_file(tmp_path):
+    out = cli("example", "seed", "--local")
+    assert out.returncode == 0, out.stderr
+    path = tmp_path / "seed.json"
+    path.write_text(out.stdout)
+    return path
+
+
+def test_example_prints_a_postable_body(seed_file):
+    body = json.loads(seed_file.read_text())
+    assert body["network"]["layers"][1]["weights"] == [[0.026, 1.0]] and body["iterations"] == 3
+
+
+def test_train_local_json(seed_file):
+    out = cli("train", str(seed_file), "--local", "--json")
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert [e["loss"] for e in result["trace"]] == pytest.approx(SEED_LOSSES, abs=1e-12)
+    assert [e["network"]["layers"][1]["weights"][0][0] for e in result["trace"]] == pytest.approx(SEED_W11, abs=1e-12)
+    assert result["status"] == "completed"
+
+
+def test_train_table_and_progress_against_a_server(seed_file, tmp_path):
+    with running_server(tmp_path / "server.log") as (url, _):
+        out = cli("train", str(seed_file), "--url", url, "--progress")
+        assert out.returncode == 0, out.stderr
+        assert "100.0%" in out.stderr and "iteration 3" in out.stderr
+        lines = out.stdout.splitlines()
+        assert lines[0].split() == ["iteration", "loss", "output"]
+        assert [float(line.split()[1]) for line in lines[2:5]] == pytest.approx(SEED_LOSSES, abs=1e-12)
+        assert "completed; final loss" in out.stdout
+        remote = cli("gradients", str(seed_file), "--url", url, "--json")
+    local = cli("gradients", str(seed_file), "--local", "--json")
+    assert remote.returncode == local.returncode == 0
+    assert json.loads(remote.stdout) == json.loads(local.stdout)
+
+
+def test_gradients_table_from_stdin():
+    body = {"network": {"layers": [{"weights": [[2.0]]}]}, "inputs": [[3.0]], "targets": [[1.0]], "loss": "mse"}
+    out = cli("gradients", "-", "--local", stdin=json.dumps(body))
+    assert out.returncode == 0, out.stderr
+    # d/dw (3w - 1)^2 = 2 * (6 - 1) * 3 = 30; d/db = 10
+    assert out.stdout.splitlines()[0] == "loss 25.0"
+    assert "30.0" in out.stdout and "10.0" in out.stdout
+
+
+def test_errors_exit_1_with_the_contract_message():
+    bad = {"network": {"layers": [{"weights": [[2.0]]}]}, "inputs": [[3.0, 1.0]], "targets": [[1.0]], "loss": "mse"}
+    out = cli("gradients", "-", "--local", stdin=json.dumps(bad))
+    assert out.returncode == 1 and "body.inputs" in out.stderr and "422" in out.stderr
+    assert cli("example", "nope", "--local").returncode == 1
+    assert cli("train", "/nonexistent.json", "--local").returncode == 1

@@ -1,0 +1,159 @@
+"""The Python client: in-process (httpx's ASGI transport), against a live server, errors and retries."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import httpx
+import numpy as np
+import pytest
+import uvicorn
+
+from app.client import AsyncBackpropClient, BackpropClient, LimitExceeded, NotFound, ServiceUnavailable, ValidationFailed
+from app.config import Settings
+from app.main import create_app
+from app.schemas.responses import GradientsResponse, TraceEntry, TrainResponse, TrainSummary
+from tests.api.test_live_server import free_port, running_server
+from tests.conftest import SEED_LOSSES, SEED_W11
+
+LOSS_FIELDS = ("network", "inputs", "targets", "loss", "reduction")
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def in_process(**settings) -> AsyncBackpropClient:
+    return AsyncBackpropClient("http://test", transport=httpx.ASGITransport(app=create_app(Settings(**settings))), backoff=0.001)
+
+
+def test_async_client_in_process(seed_body):
+    async def scenario():
+        async with in_process() as client:
+            body = await client.example("seed")
+            assert body["network"] == seed_body["network"] and body["trainable"] == seed_body["trainable"]
+            grads = await client.gradients(**{k: body[k] for k in LOSS_FIELDS})
+            assert isinstance(grads, GradientsResponse)
+            assert grads.gradients[1].weights_array.shape == (1, 2)
+            assert grads.gradients[1].weights_array[0, 0] == pytest.approx((0.7010307863243558 - 1) * 0.4312, rel=1e-12)
+            trained = await client.train(**body)
+            assert isinstance(trained, TrainResponse)
+            assert [e.loss for e in trained.trace] == pytest.approx(SEED_LOSSES, abs=1e-12)
+            items = [item async for item in await client.train(**body, stream=True)]
+            assert isinstance(items[-1], TrainSummary) and all(isinstance(i, TraceEntry) for i in items[:-1])
+            assert [i.network.layers[1].weights[0][0] for i in items[:-1]] == pytest.approx(SEED_W11, abs=1e-12)
+            assert (await client.examples()).examples[0].name == "seed"
+            assert (await client.diagram(network=body["network"])).startswith("<svg")
+
+    run(scenario())
+
+
+def test_numpy_arrays_are_accepted(seed_body):
+    async def scenario():
+        async with in_process() as client:
+            layers = [{**l, "weights": np.array(l["weights"]), "biases": np.array(l["biases"])} for l in seed_body["network"]["layers"]]
+            out = await client.forward(network={"layers": layers}, inputs=np.array([[0.7, 0.3]]))
+            np.testing.assert_allclose(out.output_array, [[0.7010307863243558]], rtol=1e-15)
+
+    run(scenario())
+
+
+def test_typed_errors(seed_body):
+    async def scenario():
+        async with in_process(max_iterations=2) as client:
+            with pytest.raises(ValidationFailed) as err:
+                await client.gradients(**{**{k: seed_body[k] for k in LOSS_FIELDS}, "inputs": [[1.0, 2.0, 3.0]]})
+            assert err.value.status == 422 and err.value.detail[0].loc == ["body", "inputs"]
+            with pytest.raises(LimitExceeded) as limit:
+                await client.train(**seed_body)
+            assert "BACKPROP_MAX_ITERATIONS" in str(limit.value)
+            with pytest.raises(NotFound):
+                await client.example("nope")
+            with pytest.raises(ValidationFailed):
+                await client.train_stream(**{**seed_body, "iterations": 0}).__anext__()
+
+    run(scenario())
+
+
+class Flaky:
+    """An ASGI app that answers 503 to the first ``failures`` requests, then serves the real app."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.calls = 0
+        self.app = create_app(Settings())
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            self.calls += 1
+            if self.calls <= self.failures:
+                await send({"type": "http.response.start", "status": 503, "headers": [(b"content-type", b"text/plain")]})
+                await send({"type": "http.response.body", "body": b"busy"})
+                return
+        await self.app(scope, receive, send)
+
+
+def test_async_retries_then_succeeds():
+    flaky = Flaky(failures=2)
+
+    async def scenario():
+        async with AsyncBackpropClient("http://test", transport=httpx.ASGITransport(app=flaky), retries=3, backoff=0.001) as client:
+            assert (await client.health())["status"] == "ok"
+
+    run(scenario())
+    assert flaky.calls == 3
+
+
+def test_async_gives_up_after_its_retries():
+    flaky = Flaky(failures=10)
+
+    async def scenario():
+        async with AsyncBackpropClient("http://test", transport=httpx.ASGITransport(app=flaky), retries=2, backoff=0.001) as client:
+            with pytest.raises(ServiceUnavailable, match="3 times; last: HTTP 503"):
+                await client.health()
+
+    run(scenario())
+    assert flaky.calls == 3
+
+
+@pytest.fixture
+def flaky_server():
+    """A real uvicorn on loopback serving an app that fails twice, then answers."""
+    flaky = Flaky(failures=2)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(flaky, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(200):
+        if server.started:
+            break
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}", flaky
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_sync_client_retries_against_a_live_server(flaky_server, seed_body):
+    url, flaky = flaky_server
+    with BackpropClient(url, retries=3, backoff=0.01) as client:
+        result = client.train(**seed_body)
+    assert flaky.calls == 3
+    assert result.trace[0].loss == pytest.approx(SEED_LOSSES[0], abs=1e-12)
+
+
+def test_sync_client_connection_refused_is_service_unavailable():
+    with BackpropClient(f"http://127.0.0.1:{free_port()}", retries=1, backoff=0.001) as client:
+        with pytest.raises(ServiceUnavailable, match="ConnectError"):
+            client.health()
+
+
+def test_sync_client_streams_from_a_live_server(tmp_path, seed_body):
+    seed_body.update(iterations=2000, record_every=100, record=[])
+    with running_server(tmp_path / "server.log") as (url, _), BackpropClient(url) as client:
+        items = list(client.train(**seed_body, stream=True))
+        assert [i.iteration for i in items[:-1]] == [*range(1, 2000, 100), 2000]
+        assert isinstance(items[-1], TrainSummary) and items[-1].status == "completed"
+        with pytest.raises(ValidationFailed):
+            client.loss(network=seed_body["network"], inputs=[[1.0]], targets=[[1.0]], loss="mse")
