@@ -118,11 +118,25 @@ def _stream_item(line: str) -> TraceEntry | TrainSummary:
 
 
 class _Options:
+    """Connection options and the retry policy both clients share."""
+
     def __init__(self, base_url: str, timeout: float, retries: int, backoff: float) -> None:
         self.base_url, self.timeout, self.retries, self.backoff = base_url.rstrip("/"), timeout, retries, backoff
 
     def delay(self, attempt: int) -> float:
         return self.backoff * 2**attempt
+
+    def build(self, http: httpx.Client | httpx.AsyncClient, method: str, path: str, body: dict[str, Any] | None, headers: dict[str, str] | None) -> httpx.Request:
+        content = None if body is None else json.dumps(jsonable(body)).encode()
+        return http.build_request(method, path, content=content, headers={"Content-Type": "application/json", **(headers or {})})
+
+    def gave_up(self, method: str, path: str, failure: str) -> ServiceUnavailable:
+        return ServiceUnavailable(f"{method} {path} failed {self.retries + 1} times; last: {failure}")
+
+
+def _retry_reason(response: httpx.Response) -> str | None:
+    """Why an answer should be retried (a server-side failure), or None when it is the answer."""
+    return f"HTTP {response.status_code}" if response.status_code in RETRY_STATUSES else None
 
 
 class BackpropClient:
@@ -150,21 +164,21 @@ class BackpropClient:
         self._http.close()
 
     def _send(self, method: str, path: str, body: dict[str, Any] | None = None, headers: dict[str, str] | None = None, stream: bool = False) -> httpx.Response:
-        content = None if body is None else json.dumps(jsonable(body)).encode()
-        request = self._http.build_request(method, path, content=content, headers={"Content-Type": "application/json", **(headers or {})})
+        request = self._options.build(self._http, method, path, body, headers)
+        failure = ""
         for attempt in range(self._options.retries + 1):
             try:
                 response = self._http.send(request, stream=stream)
             except httpx.TransportError as exc:
-                failure: str = f"{type(exc).__name__}: {exc}"
+                failure = f"{type(exc).__name__}: {exc}"
             else:
-                if response.status_code not in RETRY_STATUSES:
+                if (reason := _retry_reason(response)) is None:
                     return response
-                failure = f"HTTP {response.status_code}"
+                failure = reason
                 response.close()
             if attempt < self._options.retries:
                 time.sleep(self._options.delay(attempt))
-        raise ServiceUnavailable(f"{method} {path} failed {self._options.retries + 1} times; last: {failure}")
+        raise self._options.gave_up(method, path, failure)
 
     def _post(self, path: str, body: dict[str, Any], model: type[M] | None) -> Any:
         return _parse(self._send("POST", path, body), model)
@@ -252,21 +266,21 @@ class AsyncBackpropClient:
         await self._http.aclose()
 
     async def _send(self, method: str, path: str, body: dict[str, Any] | None = None, headers: dict[str, str] | None = None, stream: bool = False) -> httpx.Response:
-        content = None if body is None else json.dumps(jsonable(body)).encode()
-        request = self._http.build_request(method, path, content=content, headers={"Content-Type": "application/json", **(headers or {})})
+        request = self._options.build(self._http, method, path, body, headers)
+        failure = ""
         for attempt in range(self._options.retries + 1):
             try:
                 response = await self._http.send(request, stream=stream)
             except httpx.TransportError as exc:
-                failure: str = f"{type(exc).__name__}: {exc}"
+                failure = f"{type(exc).__name__}: {exc}"
             else:
-                if response.status_code not in RETRY_STATUSES:
+                if (reason := _retry_reason(response)) is None:
                     return response
-                failure = f"HTTP {response.status_code}"
+                failure = reason
                 await response.aclose()
             if attempt < self._options.retries:
                 await asyncio.sleep(self._options.delay(attempt))
-        raise ServiceUnavailable(f"{method} {path} failed {self._options.retries + 1} times; last: {failure}")
+        raise self._options.gave_up(method, path, failure)
 
     async def _post(self, path: str, body: dict[str, Any], model: type[M] | None) -> Any:
         return _parse(await self._send("POST", path, body), model)
