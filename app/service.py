@@ -369,7 +369,8 @@ def run_train(req: TrainRequest, settings: Settings) -> Payload:
             trace.extend(trace_entries(layout, item))
         else:
             summary = _summary(layout, item, req)
-    return {**summary, "trace": trace}
+    status = {k: summary.pop(k) for k in ("status", "diverged_at") if k in summary}
+    return {**status, "trace": trace, **summary}
 
 
 def stream_train(req: TrainRequest, settings: Settings) -> Iterator[list[Payload]]:

@@ -54,3 +54,11 @@ def test_readme_cli_output_is_real(tmp_path):
     ).stdout
     shown = re.search(r"`train` on the seed prints:\n\n```\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S).group(1)
     assert printed == shown
+
+
+def test_readme_curl_output_is_real(client):  # noqa: D103
+    text = (ROOT / "README.md").read_text()
+    curl = re.search(r"curl -s -X POST localhost:8000/v1/train -H 'Content-Type: application/json' -d '(.*?)'\n```", text, flags=re.S).group(1)
+    shown = re.search(r"```json\n(\{\"status\".*?)\n```", text, flags=re.S).group(1)
+    r = client.post("/v1/train", content=curl, headers={"content-type": "application/json"})
+    assert r.text == shown
