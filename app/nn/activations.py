@@ -159,7 +159,3 @@ ACTIVATIONS: Mapping[str, Activation] = MappingProxyType(
 # Activations that mix units of a row; allowed on the last layer only.
 LAST_LAYER_ONLY = frozenset(name for name, act in ACTIVATIONS.items() if not act.elementwise)
 
-
-def get_activation(name: str) -> Activation:
-    """The activation called ``name``; raises ``KeyError`` for an unknown name."""
-    return ACTIVATIONS[name]

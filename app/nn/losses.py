@@ -119,7 +119,3 @@ LOSSES: Mapping[str, Loss] = MappingProxyType(
     }
 )
 
-
-def get_loss(name: str) -> Loss:
-    """The loss called ``name``; raises ``KeyError`` for an unknown name."""
-    return LOSSES[name]

@@ -81,9 +81,9 @@ class TrainingResult:
     diverged_at: int | None = None
 
 
-def is_recorded(iteration: int, iterations: int, record_every: int) -> bool:
-    """Whether 1-based ``iteration`` belongs in the trace (the last one always does)."""
-    return (iteration - 1) % record_every == 0 or iteration == iterations
+def is_recorded(iteration: Any, iterations: int, record_every: int) -> Any:
+    """Whether 1-based ``iteration`` (an int, or an array of them) belongs in the trace; the last always does."""
+    return ((iteration - 1) % record_every == 0) | (iteration == iterations)
 
 
 def recorded_count(iterations: int, record_every: int) -> int:
@@ -231,7 +231,7 @@ class _Trainer:
                 completed = np.isfinite(losses) & np.isfinite(self.grad_checks[:n]) & np.isfinite(params_checks)
                 good = n if completed.all() else int(np.argmin(completed))
                 numbers = np.arange(first, first + n)
-                scheduled = ((numbers - 1) % self.record_every == 0) | (numbers == self.iterations)
+                scheduled = is_recorded(numbers, self.iterations, self.record_every)
                 if good < n and good > 0:
                     scheduled[good - 1] = True  # the last completed iteration is always in the trace
                 rows = np.flatnonzero(scheduled[:good])

@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
 
-from app.nn.activations import ACTIVATIONS
 from app.nn.errors import NonFiniteError
 from app.nn.gradcheck import compare, gradcheck
 from app.nn.losses import LOSSES
