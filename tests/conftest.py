@@ -54,6 +54,19 @@ def seed_loss_body(seed_body: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.fixture
+def diverging_body() -> dict[str, Any]:
+    """A /v1/train body whose weight grows by ~1e153 a step until the squared error overflows."""
+    return {
+        "network": {"layers": [{"weights": [[1.0]], "biases": [0.0]}]},
+        "inputs": [[1.0]],
+        "targets": [[0.0]],
+        "loss": "mse",
+        "optimizer": {"name": "sgd", "learning_rate": 1e153},
+        "iterations": 50,
+    }
+
+
+@pytest.fixture
 def rng(request: pytest.FixtureRequest) -> np.random.Generator:
     """A generator seeded from the test's id, so every parametrized case is reproducible."""
     return np.random.default_rng(zlib.crc32(request.node.nodeid.encode()))

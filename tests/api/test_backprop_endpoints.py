@@ -105,17 +105,9 @@ def test_train_record_every_beyond_any_integer_type(client, seed_body):
     assert [e["iteration"] for e in r.json()["trace"]] == [1, 5]
 
 
-def test_train_divergence_is_reported_not_a_server_error(client):
-    body = {
-        "network": {"layers": [{"weights": [[1.0]], "biases": [0.0]}]},
-        "inputs": [[1.0]],
-        "targets": [[0.0]],
-        "loss": "mse",
-        "optimizer": {"name": "sgd", "learning_rate": 1e153},
-        "iterations": 50,
-        "record_every": 100,
-        "record": ["network"],
-    }
+def test_train_divergence_is_reported_not_a_server_error(client, diverging_body):
+    body = diverging_body
+    body.update(record_every=100, record=["network"])
     r = client.post("/v1/train", json=body)
     assert r.status_code == 200
     out = r.json()

@@ -72,15 +72,8 @@ def test_train_plot(client):
     assert any(t.startswith("completed; final loss 0.00") for t in texts(root))
 
 
-def test_train_plot_of_a_divergence(client):
-    body = {
-        "network": {"layers": [{"weights": [[1.0]]}]},
-        "inputs": [[1.0]],
-        "targets": [[0.0]],
-        "loss": "mse",
-        "optimizer": {"name": "sgd", "learning_rate": 1e153},
-        "iterations": 50,
-    }
+def test_train_plot_of_a_divergence(client, diverging_body):
+    body = diverging_body
     root = parse(client.post("/v1/train/plot", json=body).text)
     assert any("diverged at iteration" in t for t in texts(root))
 

@@ -37,15 +37,8 @@ def test_stream_equals_the_json_response(client, seed_body):
     assert {**summary, "trace": entries} == whole
 
 
-def test_stream_reports_divergence_in_the_summary(client):
-    body = {
-        "network": {"layers": [{"weights": [[1.0]]}]},
-        "inputs": [[1.0]],
-        "targets": [[0.0]],
-        "loss": "mse",
-        "optimizer": {"name": "sgd", "learning_rate": 1e153},
-        "iterations": 50,
-    }
+def test_stream_reports_divergence_in_the_summary(client, diverging_body):
+    body = diverging_body
     with client.stream("POST", "/v1/train", json=body, headers={"Accept": "application/x-ndjson"}) as r:
         *entries, summary = ndjson(r.read().decode())
     assert summary["status"] == "diverged" and entries[-1]["iteration"] == summary["diverged_at"] - 1
