@@ -16,7 +16,7 @@ import numpy as np
 
 from app.nn.activations import ACTIVATIONS
 from app.nn.losses import LOSSES
-from app.nn.network import Layer, Layout, Workspace, checked_pass, evaluate
+from app.nn.network import Layer, Packed, Workspace, checked_pass, evaluate
 
 Array = np.ndarray
 
@@ -77,9 +77,8 @@ def explain(
     layers: Sequence[Layer], inputs: Array, targets: Array, loss: str, reduction: str, layer: int, kind: str, index: Sequence[int]
 ) -> Explanation:
     """The derivation of dLoss/d(parameter) for weights[j][i] or biases[j] of ``layer``."""
-    layout = Layout.of(layers)
-    ws = Workspace(layout, inputs)
-    blocks = layout.blocks(layout.pack(layers))
+    p = Packed.of(layers, inputs)
+    layout, blocks, ws = p.layout, p.blocks, p.ws
     with np.errstate(all="ignore"):
         # Unreduced (sum) deltas are each sample's own chain rule; the reduction is applied last.
         checked_pass(blocks, ws, targets, loss, "sum")

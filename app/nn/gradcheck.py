@@ -14,7 +14,7 @@ import numpy as np
 
 from app.nn.errors import NonFiniteError
 from app.nn.losses import LOSSES
-from app.nn.network import Layer, Layout, Workspace, evaluate, forward_pass
+from app.nn.network import Layer, Layout, Packed, evaluate, forward_pass
 
 Array = np.ndarray
 
@@ -34,10 +34,8 @@ class GradCheck:
 
 def numerical_gradient(layers: Sequence[Layer], inputs: Array, targets: Array, loss: str, reduction: str, epsilon: float) -> Array:
     """Central differences of the loss with respect to every parameter: ``[n]`` in layout order."""
-    layout = Layout.of(layers)
-    params = layout.pack(layers)
-    blocks = layout.blocks(params)
-    ws = Workspace(layout, inputs)
+    p = Packed.of(layers, inputs)
+    layout, params, blocks, ws = p.layout, p.params, p.blocks, p.ws
     spec = LOSSES[loss]
     out = np.empty(layout.size)
     last = len(layers) - 1

@@ -145,6 +145,22 @@ class Workspace:
         self.posts = [a[:, :-1] for a in self.inputs[1:]] + [self.output]
 
 
+@dataclass(frozen=True)
+class Packed:
+    """``layers`` ready to compute on ``inputs``: layout, a new flat parameter vector, its blocks, a workspace."""
+
+    layout: Layout
+    params: Array
+    blocks: tuple[Array, ...]
+    ws: Workspace
+
+    @classmethod
+    def of(cls, layers: Sequence[Layer], inputs: Array) -> Packed:
+        layout = Layout.of(layers)
+        params = layout.pack(layers)
+        return cls(layout, params, layout.blocks(params), Workspace(layout, inputs))
+
+
 def _check_finite(value: Array, layer: int, quantity: str) -> None:
     if not np.isfinite(value).all():
         raise NonFiniteError(layer, quantity)
@@ -198,11 +214,11 @@ def _loss_input(ws: Workspace, loss: str) -> Array:
 
 def forward(layers: Sequence[Layer], inputs: Array, *, check: bool = True) -> Forward:
     """Run ``inputs`` ``[batch][in_0]`` through ``layers``; with ``check``, raise NonFiniteError at the first overflow."""
-    layout = Layout.of(layers)
-    ws = Workspace(layout, inputs)
+    p = Packed.of(layers, inputs)
+    ws = p.ws
     # Overflow is detected explicitly (or by the caller), so numpy's warnings are noise.
     with np.errstate(all="ignore"):
-        forward_pass(layout.blocks(layout.pack(layers)), ws, check=check)
+        forward_pass(p.blocks, ws, check=check)
     return Forward(tuple(ws.pre), tuple(ws.posts[k] for k in range(len(layers))))
 
 
@@ -223,13 +239,12 @@ def evaluate(
     gradients: bool = True,
 ) -> Evaluation:
     """Forward, loss and (optionally) every gradient; raises NonFiniteError naming where a value overflowed."""
-    layout = Layout.of(layers)
-    ws = Workspace(layout, inputs)
-    blocks = layout.blocks(layout.pack(layers))
+    p = Packed.of(layers, inputs)
+    ws = p.ws
     with np.errstate(all="ignore"):
-        value = checked_pass(blocks, ws, targets, loss, reduction, gradients=gradients)
+        value = checked_pass(p.blocks, ws, targets, loss, reduction, gradients=gradients)
     fwd = Forward(tuple(ws.pre), tuple(ws.posts[k] for k in range(len(layers))))
-    return Evaluation(fwd, value, ws.grad if gradients else None, layout)
+    return Evaluation(fwd, value, ws.grad if gradients else None, p.layout)
 
 
 def checked_pass(

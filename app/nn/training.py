@@ -22,7 +22,7 @@ import numpy as np
 
 from app.nn.activations import ACTIVATIONS
 from app.nn.losses import LOSSES
-from app.nn.network import Layer, Layout, Workspace, backward_pass, checked_pass, forward, forward_pass, loss_value
+from app.nn.network import Layer, Layout, Packed, backward_pass, checked_pass, forward, forward_pass, loss_value
 from app.nn.optimizers import Optimizer
 
 Array = np.ndarray
@@ -141,19 +141,20 @@ class _Trainer:
         record: frozenset[str],
         trainable: Array | None,
     ) -> None:
-        self.layout = layout = Layout.of(layers)
+        packed = Packed.of(layers, inputs)
+        self.layout = layout = packed.layout
         n = layout.size
         self.inputs, self.targets, self.loss, self.reduction = inputs, targets, loss, reduction
         # A period past the last iteration records the same iterations (the first and the last)
         # and keeps the arithmetic within numpy's integers.
         record_every = min(record_every, iterations)
         self.optimizer, self.iterations, self.record_every, self.record = optimizer, iterations, record_every, record
-        self.params = layout.pack(layers)
+        self.params = packed.params
         self.initial = self.params.copy()
-        self.blocks = layout.blocks(self.params)
+        self.blocks = packed.blocks
         self.weights = tuple(block[:-1].T for block in self.blocks)
         self.frozen = None if trainable is None or trainable.all() else ~trainable
-        self.ws = Workspace(layout, inputs)
+        self.ws = packed.ws
         self.spec = LOSSES[loss]
         self.last_act = ACTIVATIONS[layout.activations[-1]]
         batch, n_out = targets.shape
