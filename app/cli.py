@@ -102,13 +102,16 @@ class _Local:
     def _validated(self, model: Any, body: dict[str, Any]) -> Any:
         from pydantic import ValidationError
 
+        from app.api.body import located
+        from app.api.errors import error_entries
         from app.client import ValidationFailed, jsonable
         from app.schemas.responses import ErrorEntry
 
         try:
             return model.model_validate_json(json.dumps(jsonable(body)))
         except ValidationError as exc:
-            detail = [ErrorEntry(loc=["body", *e["loc"]], msg=e["msg"], type=e["type"]) for e in exc.errors()]
+            # The server's own error entries, so --local says exactly what the service says.
+            detail = [ErrorEntry.model_validate(e) for e in error_entries(located(exc))]
             raise ValidationFailed(422, detail, str(exc)) from None
 
     def gradients(self, **body: Any) -> Any:

@@ -67,5 +67,9 @@ def test_errors_exit_1_with_the_contract_message():
     bad = {"network": {"layers": [{"weights": [[2.0]]}]}, "inputs": [[3.0, 1.0]], "targets": [[1.0]], "loss": "mse"}
     out = cli("gradients", "-", "--local", stdin=json.dumps(bad))
     assert out.returncode == 1 and "body.inputs" in out.stderr and "422" in out.stderr
+    typed = {**bad, "inputs": [["3.0"]]}
+    out = cli("gradients", "-", "--local", stdin=json.dumps(typed))
+    # The service's own wording, describing what was found.
+    assert out.returncode == 1 and "body.inputs.0.0: Input should be a valid number; found the string '3.0'" in out.stderr
     assert cli("example", "nope", "--local").returncode == 1
     assert cli("train", "/nonexistent.json", "--local").returncode == 1

@@ -48,10 +48,11 @@ def json_body(model: type[M]) -> Callable[[Request], Awaitable[M]]:
                 return await anyio.to_thread.run_sync(model.model_validate_json, raw)
             return model.model_validate_json(raw)
         except ValidationError as exc:
-            raise RequestValidationError(_located(exc)) from None
+            raise RequestValidationError(located(exc)) from None
 
     return parse
 
 
-def _located(exc: ValidationError) -> list[dict[str, Any]]:
+def located(exc: ValidationError) -> list[dict[str, Any]]:
+    """``exc``'s errors with their locations under ``body``, as FastAPI reports body errors."""
     return [{**error, "loc": ("body", *error["loc"])} for error in exc.errors(include_url=False)]

@@ -8,6 +8,7 @@ would make the error itself unserialisable), only a short description of it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -51,7 +52,7 @@ def _detail(status: int, entries: list[dict[str, Any]]) -> JSONResponse:
     return JSONResponse(status_code=status, content={"detail": entries})
 
 
-def _message(error: dict[str, Any], request: Request) -> str:
+def _message(error: dict[str, Any]) -> str:
     kind, msg = error["type"], error["msg"]
     if kind == "json_invalid":
         reason = (error.get("ctx") or {}).get("error", "malformed")
@@ -61,17 +62,18 @@ def _message(error: dict[str, Any], request: Request) -> str:
     return f"{msg}; found {describe(error.get('input'))}"
 
 
-async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-    errors = exc.errors()
-    entries = [
-        {"loc": list(error["loc"]), "msg": _message(error, request), "type": error["type"]}
-        for error in errors[:MAX_REPORTED_ERRORS]
-    ]
+def error_entries(errors: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Pydantic's errors as the contract's ``detail`` entries: no echoed input, a described one in ``msg``."""
+    entries = [{"loc": list(error["loc"]), "msg": _message(error), "type": error["type"]} for error in errors[:MAX_REPORTED_ERRORS]]
     if len(errors) > MAX_REPORTED_ERRORS:
         # A body with a million bad numbers should not get a million-entry answer.
         more = len(errors) - MAX_REPORTED_ERRORS
         entries.append({"loc": ["body"], "msg": f"{more} more errors like these were found", "type": "too_many_errors"})
-    return _detail(422, entries)
+    return entries
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    return _detail(422, error_entries(exc.errors()))
 
 
 async def _non_finite(request: Request, exc: NonFiniteError) -> JSONResponse:
