@@ -11,6 +11,7 @@ from app.api.openapi import install_openapi
 from app.api.request_context import RequestContext
 from app.api.routes import diagram, examples, explain, forward, gradcheck, gradients, health, loss, metrics, playground, train
 from app.config import Settings, get_settings
+from app.observability import lean_log_records
 from app.schemas.requests import DiagramRequest, ExplainRequest, ForwardRequest, GradcheckRequest, LossRequest, TrainRequest
 
 DESCRIPTION = """\
@@ -23,6 +24,7 @@ the `seed` example (a 2-2-1 network from a blog post that hand-codes backprop).
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    lean_log_records()
     app = FastAPI(
         title="backprop-api",
         version=__version__,

@@ -53,9 +53,21 @@ class JsonFormatter(logging.Formatter):
 
     STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message", "request_id"}
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._second = -1
+        self._stamp = ""
+
+    def _time(self, created: float, msecs: float) -> str:
+        # Formatting the date costs more than the rest of an access line; it changes once a second.
+        second = int(created)
+        if second != self._second:
+            self._second, self._stamp = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        return f"{self._stamp}.{int(msecs):03d}Z"
+
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "time": self._time(record.created, record.msecs),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
@@ -63,12 +75,25 @@ class JsonFormatter(logging.Formatter):
         request_id = getattr(record, "request_id", None) or request_id_var.get()
         if request_id:
             entry["request_id"] = request_id
-        for key in record.__dict__.keys() - self.STANDARD:
-            entry[key] = record.__dict__[key]
+        standard = self.STANDARD
+        for key, value in record.__dict__.items():
+            if key not in standard:
+                entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         # orjson: several times faster than json.dumps on the per-request access line.
         return orjson.dumps(entry, default=str).decode()
+
+
+def lean_log_records() -> None:
+    """Skip what every log record would otherwise look up and our JSON lines never print
+    (caller's file and line, thread, process, task): the logging HOWTO's "Optimization" knobs,
+    about a third of the cost of an access line."""
+    logging._srcfile = None  # type: ignore[attr-defined]
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
+    logging.logAsyncioTasks = False  # type: ignore[attr-defined]
 
 
 LOGGING_CONFIG: dict[str, Any] = {

@@ -1,18 +1,22 @@
-"""Where a request's numpy work runs, chosen by its estimated work.
+"""A compute route's whole path: read and validate the body, compute, encode.
 
-Small requests (the seed network, a few iterations) run on the event loop: a thread
-hop costs more than their whole computation. Anything larger runs in a worker thread,
-so ``/healthz`` and small requests keep answering while it computes.
+Where the numpy work runs is chosen by its estimated work. Small requests (the seed
+network, a few iterations) run on the event loop: a thread hop costs more than their
+whole computation. Anything larger runs in a worker thread, so ``/healthz`` and small
+requests keep answering while it computes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import anyio.to_thread
+from fastapi import Request
 from pydantic import BaseModel
 
+from app.api.body import read_body
+from app.api.json_response import JSONBody
 from app.config import Settings
 from app.service import estimated_work, passes
 
@@ -21,8 +25,17 @@ R = TypeVar("R")
 Req = TypeVar("Req", bound=BaseModel)
 
 
-async def run_compute(fn: Callable[[Req, Settings], P], body: Req, settings: Settings, finish: Callable[[P], R]) -> R:
-    """``finish(fn(body, settings))``, inline or in a worker thread (encoding a large answer is work too)."""
-    if estimated_work(body, passes(body)) <= settings.inline_work:  # type: ignore[arg-type]
+async def compute(
+    request: Request, model: type[Req], fn: Callable[[Req, Settings], P], finish: Callable[[P], R] = JSONBody  # type: ignore[assignment]
+) -> R:
+    """``finish(fn(body, settings))`` for the body read as ``model``, inline or in a worker thread
+    (encoding a large answer is work too)."""
+    body = await read_body(request, model)
+    settings: Settings = request.app.state.settings
+    if estimated_work(body, passes(body)) <= settings.inline_work:
         return finish(fn(body, settings))
-    return await anyio.to_thread.run_sync(lambda: finish(fn(body, settings)))
+    return await anyio.to_thread.run_sync(_finish, fn, body, settings, finish)
+
+
+def _finish(fn: Callable[[Any, Settings], Any], body: Any, settings: Settings, finish: Callable[[Any], Any]) -> Any:
+    return finish(fn(body, settings))

@@ -56,7 +56,7 @@ class Loss:
 
     def value(self, x: Array, y: Array, reduction: str) -> float:
         """The reduced loss of one ``x`` ``[batch][units]``."""
-        return float(self.values(x[np.newaxis], y, reduction)[0])
+        return float(self.terms(x, y).sum() / self.count(x.shape, reduction))
 
 
 def _log_softmax(x: Array) -> Array:

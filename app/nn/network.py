@@ -125,20 +125,32 @@ class Workspace:
 
     ``inputs[k]`` is layer ``k``'s input with a column of ones appended (``[batch][in_k + 1]``):
     the caller's inputs for ``k = 0``, layer ``k-1``'s activation after that. Scratch space
-    owned by one computation; the arrays it returns are views into it.
+    owned by one computation; the arrays it returns are views into it. Every value a forward
+    pass computes (the inputs with their ones, ``pre``, the output) lives in one flat buffer,
+    ``values``, so that one check covers them all.
     """
 
     def __init__(self, layout: Layout, inputs: Array) -> None:
         batch = inputs.shape[0]
+        shapes = layout.shapes
         self.layout = layout
         self.acts = tuple(ACTIVATIONS[name] for name in layout.activations)
-        self.inputs = [np.ones((batch, i + 1)) for _, i in layout.shapes]
+        widths = [i + 1 for _, i in shapes] + [o for o, _ in shapes] + [shapes[-1][0]]
+        self.values = values = np.empty(batch * sum(widths))
+        parts, start = [], 0
+        for w in widths:
+            parts.append(values[start : start + batch * w].reshape(batch, w))
+            start += batch * w
+        n = len(shapes)
+        self.inputs = parts[:n]
+        for a in self.inputs:
+            a[:, -1] = 1.0
         self.inputs[0][:, :-1] = inputs
         self.inputs_t = [a.T for a in self.inputs]
-        self.pre = [np.empty((batch, o)) for o, _ in layout.shapes]
-        self.output = np.empty((batch, layout.shapes[-1][0]))
-        self.delta = [np.empty((batch, o)) for o, _ in layout.shapes]
-        self.d_post = [np.empty((batch, o)) for o, _ in layout.shapes]
+        self.pre = parts[n : 2 * n]
+        self.output = parts[-1]
+        self.delta = [np.empty((batch, o)) for o, _ in shapes]
+        self.d_post = [np.empty((batch, o)) for o, _ in shapes]
         self.grad = np.empty(layout.size)
         self.grad_blocks = layout.blocks(self.grad)
         # Layer k's activation [batch][out_k]: a view into layer k+1's input, or the output.
@@ -157,8 +169,12 @@ class Packed:
     @classmethod
     def of(cls, layers: Sequence[Layer], inputs: Array) -> Packed:
         layout = Layout.of(layers)
-        params = layout.pack(layers)
-        return cls(layout, params, layout.blocks(params), Workspace(layout, inputs))
+        params = np.empty(layout.size)
+        blocks = layout.blocks(params)
+        for block, layer in zip(blocks, layers):
+            block[:-1] = layer.weights.T
+            block[-1] = layer.biases
+        return cls(layout, params, blocks, Workspace(layout, inputs))
 
 
 def _check_finite(value: Array, layer: int, quantity: str) -> None:
@@ -166,20 +182,16 @@ def _check_finite(value: Array, layer: int, quantity: str) -> None:
         raise NonFiniteError(layer, quantity)
 
 
-def forward_pass(blocks: Sequence[Array], ws: Workspace, *, last_activation: bool = True, check: bool = False) -> None:
-    """Fill ``ws.pre`` and the activations from ``ws.inputs[0]``; ``check`` raises NonFiniteError at the first overflow.
+def forward_pass(blocks: Sequence[Array], ws: Workspace, *, last_activation: bool = True) -> None:
+    """Fill ``ws.pre`` and the activations from ``ws.inputs[0]``.
 
     Without ``last_activation`` the output is left unset (a fused loss needs only the logits).
     """
     last = len(blocks) - 1
-    for k, block in enumerate(blocks):
-        np.dot(ws.inputs[k], block, out=ws.pre[k])
-        if check:
-            _check_finite(ws.pre[k], k, "pre_activation")
+    for k, (x, block, pre, act, post) in enumerate(zip(ws.inputs, blocks, ws.pre, ws.acts, ws.posts)):
+        x.dot(block, pre)
         if k < last or last_activation:
-            ws.acts[k].forward(ws.pre[k], out=ws.posts[k])
-            if check:
-                _check_finite(ws.posts[k], k, "activation")
+            act.forward(pre, out=post)
 
 
 def backward_pass(
@@ -193,18 +205,19 @@ def backward_pass(
         weights = [block[:-1].T for block in blocks]
     spec = LOSSES[loss]
     last = len(blocks) - 1
+    acts, pre, posts, delta, d_post = ws.acts, ws.pre, ws.posts, ws.delta, ws.d_post
     if spec.from_logits:
         # The fused loss differentiates straight through to the logits (sigmoid/softmax folded in).
-        spec.grad(ws.pre[last], targets, reduction, out=ws.delta[last])
+        spec.grad(pre[last], targets, reduction, out=delta[last])
     else:
-        spec.grad(ws.output, targets, reduction, out=ws.d_post[last])
-        ws.acts[last].backward(ws.pre[last], ws.output, ws.d_post[last], out=ws.delta[last])
+        spec.grad(ws.output, targets, reduction, out=d_post[last])
+        acts[last].backward(pre[last], ws.output, d_post[last], out=delta[last])
     for k in range(last, -1, -1):
         # [in + 1][out] = inputs.T @ delta: dL/dW.T and, through the ones column, dL/db.
-        np.dot(ws.inputs_t[k], ws.delta[k], out=ws.grad_blocks[k])
+        ws.inputs_t[k].dot(delta[k], ws.grad_blocks[k])
         if k > 0:
-            np.dot(ws.delta[k], weights[k], out=ws.d_post[k - 1])
-            ws.acts[k - 1].backward(ws.pre[k - 1], ws.posts[k - 1], ws.d_post[k - 1], out=ws.delta[k - 1])
+            delta[k].dot(weights[k], d_post[k - 1])
+            acts[k - 1].backward(pre[k - 1], posts[k - 1], d_post[k - 1], out=delta[k - 1])
     return ws.grad
 
 
@@ -218,7 +231,9 @@ def forward(layers: Sequence[Layer], inputs: Array, *, check: bool = True) -> Fo
     ws = p.ws
     # Overflow is detected explicitly (or by the caller), so numpy's warnings are noise.
     with np.errstate(all="ignore"):
-        forward_pass(p.blocks, ws, check=check)
+        forward_pass(p.blocks, ws)
+        if check and not np.isfinite(ws.values.sum()):
+            _locate_overflow(ws)
     return Forward(tuple(ws.pre), tuple(ws.posts[k] for k in range(len(layers))))
 
 
@@ -251,14 +266,29 @@ def checked_pass(
     blocks: Sequence[Array], ws: Workspace, targets: Array, loss: str, reduction: str, *, gradients: bool = True
 ) -> float:
     """Forward, loss and (optionally) backward into ``ws``, raising NonFiniteError where a value overflowed."""
-    forward_pass(blocks, ws, check=True)
+    forward_pass(blocks, ws)
     last = len(blocks) - 1
     value = LOSSES[loss].value(_loss_input(ws, loss), targets, reduction)
+    if gradients:
+        backward_pass(blocks, ws, targets, loss, reduction)
+    # One check of everything on the way (a sum is finite only if every term is); only
+    # when it fails are the values searched, in the order they were computed, for the culprit.
+    total = ws.values.sum() + value + (ws.grad.sum() if gradients else 0.0)
+    if not np.isfinite(total):
+        _locate_overflow(ws, value, gradients)
+    return value
+
+
+def _locate_overflow(ws: Workspace, value: float = 0.0, gradients: bool = False) -> None:
+    """Raise NonFiniteError for the first non-finite value of a finished pass (forward, then the loss
+    ``value``, then the gradients when computed); return if there is none."""
+    last = len(ws.pre) - 1
+    for k in range(last + 1):
+        _check_finite(ws.pre[k], k, "pre_activation")
+        _check_finite(ws.posts[k], k, "activation")
     if not np.isfinite(value):
         raise NonFiniteError(last, "loss")
     if gradients:
-        backward_pass(blocks, ws, targets, loss, reduction)
         # Report the layer nearest the output whose gradient overflowed: that is where it arose.
         for k in range(last, -1, -1):
             _check_finite(ws.grad_blocks[k], k, "gradient")
-    return value

@@ -1,8 +1,7 @@
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from app import service
-from app.api.compute import run_compute
-from app.api.deps import DiagramBody, SettingsDep
+from app.api.compute import compute
 from app.api.errors import BODY_ERROR_RESPONSES_EXPLICIT
 from app.api.examples import LOSS_FIELDS
 from app.api.json_response import SVG_RESPONSE, SVGBody
@@ -20,5 +19,5 @@ router = APIRouter(prefix="/v1/diagram", tags=["learning"])
     responses={**BODY_ERROR_RESPONSES_EXPLICIT, **SVG_RESPONSE},
     openapi_extra=request_body(DiagramRequest, LOSS_FIELDS),
 )
-async def diagram(body: DiagramBody, settings: SettingsDep) -> SVGBody:
-    return await run_compute(service.run_diagram, body, settings, SVGBody)
+async def diagram(request: Request) -> SVGBody:
+    return await compute(request, DiagramRequest, service.run_diagram, SVGBody)

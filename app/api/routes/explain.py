@@ -1,8 +1,7 @@
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from app import service
-from app.api.compute import run_compute
-from app.api.deps import ExplainBody, SettingsDep
+from app.api.compute import compute
 from app.api.errors import BODY_ERROR_RESPONSES
 from app.api.examples import LOSS_FIELDS, SEED_PARAMETER
 from app.api.json_response import JSONBody
@@ -21,5 +20,5 @@ router = APIRouter(prefix="/v1/explain", tags=["learning"])
     responses=BODY_ERROR_RESPONSES,
     openapi_extra=request_body(ExplainRequest, LOSS_FIELDS, {"parameter": SEED_PARAMETER}),
 )
-async def explain(body: ExplainBody, settings: SettingsDep) -> JSONBody:
-    return await run_compute(service.run_explain, body, settings, JSONBody)
+async def explain(request: Request) -> JSONBody:
+    return await compute(request, ExplainRequest, service.run_explain)

@@ -1,8 +1,7 @@
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from app import service
-from app.api.compute import run_compute
-from app.api.deps import ForwardBody, SettingsDep
+from app.api.compute import compute
 from app.api.errors import BODY_ERROR_RESPONSES
 from app.api.examples import FORWARD_FIELDS
 from app.api.json_response import JSONBody
@@ -21,5 +20,5 @@ router = APIRouter(prefix="/v1/forward", tags=["backprop"])
     responses=BODY_ERROR_RESPONSES,
     openapi_extra=request_body(ForwardRequest, FORWARD_FIELDS),
 )
-async def forward(body: ForwardBody, settings: SettingsDep) -> JSONBody:
-    return await run_compute(service.run_forward, body, settings, JSONBody)
+async def forward(request: Request) -> JSONBody:
+    return await compute(request, ForwardRequest, service.run_forward)

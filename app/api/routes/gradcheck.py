@@ -1,8 +1,7 @@
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from app import service
-from app.api.compute import run_compute
-from app.api.deps import GradcheckBody, SettingsDep
+from app.api.compute import compute
 from app.api.errors import BODY_ERROR_RESPONSES
 from app.api.examples import LOSS_FIELDS
 from app.api.json_response import JSONBody
@@ -21,5 +20,5 @@ router = APIRouter(prefix="/v1/gradcheck", tags=["learning"])
     responses=BODY_ERROR_RESPONSES,
     openapi_extra=request_body(GradcheckRequest, LOSS_FIELDS),
 )
-async def gradcheck(body: GradcheckBody, settings: SettingsDep) -> JSONBody:
-    return await run_compute(service.run_gradcheck, body, settings, JSONBody)
+async def gradcheck(request: Request) -> JSONBody:
+    return await compute(request, GradcheckRequest, service.run_gradcheck)

@@ -1,8 +1,7 @@
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from app import service
-from app.api.compute import run_compute
-from app.api.deps import LossBody, SettingsDep
+from app.api.compute import compute
 from app.api.errors import BODY_ERROR_RESPONSES
 from app.api.examples import LOSS_FIELDS
 from app.api.json_response import JSONBody
@@ -21,5 +20,5 @@ router = APIRouter(prefix="/v1/loss", tags=["backprop"])
     responses=BODY_ERROR_RESPONSES,
     openapi_extra=request_body(LossRequest, LOSS_FIELDS),
 )
-async def loss(body: LossBody, settings: SettingsDep) -> JSONBody:
-    return await run_compute(service.run_loss, body, settings, JSONBody)
+async def loss(request: Request) -> JSONBody:
+    return await compute(request, LossRequest, service.run_loss)

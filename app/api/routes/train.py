@@ -1,10 +1,9 @@
 from fastapi import APIRouter, Request, Response
 
 from app import service
-from app.api.compute import run_compute
-from app.api.deps import SettingsDep, TrainBody
+from app.api.compute import compute
 from app.api.errors import BODY_ERROR_RESPONSES, BODY_ERROR_RESPONSES_EXPLICIT
-from app.api.json_response import NDJSON, SVG_RESPONSE, JSONBody, SVGBody, ndjson_response
+from app.api.json_response import NDJSON, SVG_RESPONSE, SVGBody, ndjson_response
 from app.api.openapi import request_body
 from app.schemas.requests import TrainRequest
 from app.schemas.responses import TrainResponse
@@ -31,10 +30,10 @@ STREAM_DESCRIPTION = (
     },
     openapi_extra=request_body(TrainRequest),
 )
-async def train(body: TrainBody, settings: SettingsDep, request: Request) -> Response:
+async def train(request: Request) -> Response:
     if NDJSON in request.headers.get("accept", ""):
-        return await run_compute(service.stream_train, body, settings, ndjson_response)
-    return await run_compute(service.run_train, body, settings, JSONBody)
+        return await compute(request, TrainRequest, service.stream_train, ndjson_response)
+    return await compute(request, TrainRequest, service.run_train)
 
 
 @router.post(
@@ -45,5 +44,5 @@ async def train(body: TrainBody, settings: SettingsDep, request: Request) -> Res
     responses={**BODY_ERROR_RESPONSES_EXPLICIT, **SVG_RESPONSE},
     openapi_extra=request_body(TrainRequest),
 )
-async def train_plot(body: TrainBody, settings: SettingsDep) -> SVGBody:
-    return await run_compute(service.run_train_plot, body, settings, SVGBody)
+async def train_plot(request: Request) -> SVGBody:
+    return await compute(request, TrainRequest, service.run_train_plot, SVGBody)
