@@ -225,6 +225,12 @@ def _loss_input(ws: Workspace, loss: str) -> Array:
     return ws.pre[-1] if LOSSES[loss].from_logits else ws.output
 
 
+def pass_loss(blocks: Sequence[Array], ws: Workspace, targets: Array, loss: str, reduction: str) -> float:
+    """Forward into ``ws`` and the reduced loss, unchecked (non-finite values come out as they are)."""
+    forward_pass(blocks, ws, last_activation=not LOSSES[loss].from_logits)
+    return LOSSES[loss].value(_loss_input(ws, loss), targets, reduction)
+
+
 def forward(layers: Sequence[Layer], inputs: Array, *, check: bool = True) -> Forward:
     """Run ``inputs`` ``[batch][in_0]`` through ``layers``; with ``check``, raise NonFiniteError at the first overflow."""
     p = Packed.of(layers, inputs)

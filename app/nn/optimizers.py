@@ -1,9 +1,9 @@
 """SGD and Adam with exactly ``torch.optim``'s update rules, on flat float64 parameter vectors.
 
 An optimizer is a frozen dataclass of hyper-parameters. ``init(n)`` makes its state
-(buffers for ``n`` parameters) and ``update(params, grad, state)`` applies one step to
-``params`` ``[n]`` in place, along ``grad`` = dLoss/dparams ``[n]``: a training loop owns
-its parameter vector and reuses every buffer. ``step`` is the pure form, returning new
+(buffers for ``n`` parameters) and ``update(params, grad, state, out)`` writes one step from
+``params`` ``[n]`` along ``grad`` = dLoss/dparams ``[n]`` into ``out`` (``params`` itself by
+default): a training loop owns its parameter buffers and reuses every one. ``step`` is the pure form, returning new
 arrays. Freezing is the caller's: a frozen parameter is restored after the update.
 """
 
@@ -39,8 +39,8 @@ class SGD:
     def init(self, n: int) -> SGDState:
         return SGDState(0, np.zeros(n), np.empty(n), np.empty(n))
 
-    def update(self, params: Array, grad: Array, state: SGDState) -> None:
-        """One step of ``params`` ``[n]`` along ``grad`` ``[n]``, in place."""
+    def update(self, params: Array, grad: Array, state: SGDState, out: Array | None = None) -> None:
+        """One step of ``params`` ``[n]`` along ``grad`` ``[n]``, into ``out`` (default: in place)."""
         d_p = grad
         if self.weight_decay != 0.0:
             d_p = np.add(grad, np.multiply(params, self.weight_decay, out=state.scratch), out=state.scratch)
@@ -57,8 +57,13 @@ class SGD:
                 d_p = np.add(d_p, look_ahead, out=look_ahead)
             else:
                 d_p = buf
-        free = state.scratch if d_p is state.nesterov_scratch else state.nesterov_scratch
-        np.subtract(params, np.multiply(d_p, self.learning_rate, out=free), out=params)
+        if out is None or out is params:
+            out = params
+            free = state.scratch if d_p is state.nesterov_scratch else state.nesterov_scratch
+        else:
+            # The step goes through ``out`` itself: one buffer less for the cache to hold.
+            free = out
+        np.subtract(params, np.multiply(d_p, self.learning_rate, out=free), out=out)
         state.step += 1
 
     def step(self, params: Array, grad: Array, state: SGDState, trainable: Array | None = None) -> tuple[Array, SGDState]:
@@ -89,8 +94,8 @@ class Adam:
     def init(self, n: int) -> AdamState:
         return AdamState(0, np.zeros(n), np.zeros(n), np.empty(n), np.empty(n))
 
-    def update(self, params: Array, grad: Array, state: AdamState) -> None:
-        """One step of ``params`` ``[n]`` along ``grad`` ``[n]``, in place."""
+    def update(self, params: Array, grad: Array, state: AdamState, out: Array | None = None) -> None:
+        """One step of ``params`` ``[n]`` along ``grad`` ``[n]``, into ``out`` (default: in place)."""
         beta1, beta2 = self.betas
         t = state.step + 1
         m, v, tmp, denom = state.exp_avg, state.exp_avg_sq, state.scratch, state.denom
@@ -120,7 +125,7 @@ class Adam:
         np.add(denom, self.eps, out=denom)
         np.multiply(m, step_size, out=tmp)
         np.divide(tmp, denom, out=tmp)
-        np.subtract(params, tmp, out=params)
+        np.subtract(params, tmp, out=params if out is None else out)
         state.step = t
 
     def step(self, params: Array, grad: Array, state: AdamState, trainable: Array | None = None) -> tuple[Array, AdamState]:

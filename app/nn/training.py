@@ -22,7 +22,7 @@ import numpy as np
 
 from app.nn.activations import ACTIVATIONS
 from app.nn.losses import LOSSES
-from app.nn.network import Layer, Layout, Packed, backward_pass, checked_pass, forward, forward_pass, loss_value
+from app.nn.network import Layer, Layout, Packed, backward_pass, checked_pass, forward_pass, pass_loss
 from app.nn.optimizers import Optimizer
 
 Array = np.ndarray
@@ -149,10 +149,6 @@ class _Trainer:
         # and keeps the arithmetic within numpy's integers.
         record_every = min(record_every, iterations)
         self.optimizer, self.iterations, self.record_every, self.record = optimizer, iterations, record_every, record
-        self.params = packed.params
-        self.initial = self.params.copy()
-        self.blocks = packed.blocks
-        self.weights = tuple(block[:-1].T for block in self.blocks)
         self.frozen = None if trainable is None or trainable.all() else ~trainable
         self.ws = packed.ws
         self.spec = LOSSES[loss]
@@ -161,9 +157,19 @@ class _Trainer:
         k = max(1, min(MAX_CHUNK, iterations, CHUNK_VALUES // max(n, batch * n_out)))
         self.logits = np.empty((k, batch, n_out))
         # Two histories used in turn, so the parameters before a chunk (the last row of the
-        # previous one) stay available for a rollback without copying them.
+        # previous one) stay available for a rollback without copying them. The optimizer writes
+        # each iteration's parameters into its history row.
         self.histories = (np.empty((k, n)), np.empty((k, n)))
         self.history = self.histories[0]
+        # Chunks of one iteration (large networks) compute straight on the previous history row,
+        # so the parameters are never copied; longer chunks compute on a working copy (``params``),
+        # refreshed from each row, which is cheaper for small vectors than new views every time.
+        self.swap = k == 1
+        self.initial = packed.params if self.swap else packed.params.copy()  # never written
+        self.params, self.blocks, self.weights = packed.params, packed.blocks, _weights(packed.blocks)
+        if self.swap:
+            rows = tuple(h[0] for h in self.histories)
+            self.rows = tuple((row, blocks, _weights(blocks)) for row, blocks in ((r, layout.blocks(r)) for r in rows))
         self.grads = np.empty((k, n)) if "gradients" in record else None
         # A non-finite gradient of a trainable parameter makes that parameter non-finite, which
         # the parameter check sees; only frozen parameters' gradients need a check of their own.
@@ -184,7 +190,7 @@ class _Trainer:
         ws, blocks, weights, logits, history = self.ws, self.blocks, self.weights, self.logits, self.history
         params, grad, initial, frozen, grads = self.params, self.ws.grad, self.initial, self.frozen, self.grads
         targets, loss, reduction, state, update = self.targets, self.loss, self.reduction, self.state, self.optimizer.update
-        fused, last = self.spec.from_logits, len(blocks) - 1
+        fused, last, refresh = self.spec.from_logits, len(blocks) - 1, not self.swap
         grad_checks, zeros = (self.grad_checks, self.zeros) if self.check_grads else (None, None)
         for r in range(n):
             if r or not precomputed:
@@ -196,10 +202,15 @@ class _Trainer:
                 grad_checks[r] = zeros.dot(grad)
             if grads is not None:
                 grads[r] = grad
-            update(params, grad, state)
+            row = history[r]
+            update(params, grad, state, row)
             if frozen is not None:
-                np.copyto(params, initial, where=frozen)
-            history[r] = params
+                np.copyto(row, initial, where=frozen)
+            if refresh:
+                params[...] = row
+        if not refresh:
+            # The next chunk computes on the parameters this one produced.
+            self.params, self.blocks, self.weights = self.rows[history is self.histories[1]]
 
     def _rows(self, rows: Array, first: int, losses: Array) -> TraceChunk:
         """Copies of the given rows of the current chunk, whose first iteration is ``first``."""
@@ -227,7 +238,8 @@ class _Trainer:
                 precomputed = False
                 x = self.logits[:n] if self.spec.from_logits else self.last_act.forward(self.logits[:n])
                 losses = self.spec.values(x, self.targets, self.reduction)
-                # As for the gradients: a row's dot with zeros is NaN exactly when the row is not finite.
+                # As for the gradients: a row's dot with zeros is NaN exactly when the row is not finite
+                # (and BLAS's dot reads the row faster than numpy's own sum would).
                 params_checks = self.history[:n].dot(self.zeros)
                 completed = np.isfinite(losses) & np.isfinite(self.grad_checks[:n]) & np.isfinite(params_checks)
                 good = n if completed.all() else int(np.argmin(completed))
@@ -254,14 +266,24 @@ class _Trainer:
             self.history = self.histories[1] if self.history is self.histories[0] else self.histories[0]
             first += n
         before = before.copy()
+        with np.errstate(all="ignore"):
+            final_loss = self._loss_at(before)
         yield Outcome(
             status="completed" if diverged_at is None else "diverged",
             params=before,
-            final_loss=_final_loss(self.layout, before, self.inputs, self.targets, self.loss, self.reduction),
+            final_loss=final_loss if np.isfinite(final_loss) else None,
             diverged_at=diverged_at,
         )
 
+    def _loss_at(self, params: Array) -> float:
+        """The loss of the network with ``params``, computed in the workspace (no new buffers)."""
+        blocks = self.layout.blocks(params)
+        self.ws.pre[-1] = self.logits[0]
+        return pass_loss(blocks, self.ws, self.targets, self.loss, self.reduction)
 
-def _final_loss(layout: Layout, params: Array, inputs: Array, targets: Array, loss: str, reduction: str) -> float | None:
-    value = loss_value(forward(layout.layers(params), inputs, check=False), targets, loss, reduction)
-    return value if np.isfinite(value) else None
+
+
+
+def _weights(blocks: Sequence[Array]) -> tuple[Array, ...]:
+    """The ``[out][in]`` weight views of ``[in + 1][out]`` blocks."""
+    return tuple(block[:-1].T for block in blocks)

@@ -113,3 +113,14 @@ def test_in_place_update_matches_the_pure_step(opt, rng):
     for g, expected in zip(grads, pure):
         opt.update(p, g, state)
         np.testing.assert_array_equal(p, expected)
+
+
+@pytest.mark.parametrize("opt", [SGD(0.3, momentum=0.9, weight_decay=0.1), Adam(0.1, weight_decay=0.05)], ids=["sgd", "adam"])
+def test_update_into_another_buffer_leaves_the_parameters_alone(opt, rng):
+    params, grad = rng.normal(size=6), rng.normal(size=6)
+    in_place, out = params.copy(), np.empty(6)
+    before = params.copy()
+    opt.update(in_place, grad, opt.init(6))
+    opt.update(params, grad, opt.init(6), out)
+    np.testing.assert_array_equal(out, in_place)
+    np.testing.assert_array_equal(params, before)

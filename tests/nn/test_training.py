@@ -101,3 +101,41 @@ def test_an_overflowing_initial_network_is_an_error_not_divergence():
     layers = [Layer(np.array([[1e300]]), np.zeros(1), "identity")]
     with pytest.raises(NonFiniteError):
         train(layers, np.array([[1e10]]), np.array([[0.0]]), "mse", "mean", SGD(0.1), 3)
+
+
+def _fields(result):
+    t = result.trace
+    return (result.status, result.diverged_at, result.final_loss, result.params, t.iterations, t.losses, t.outputs, t.gradients, t.params)
+
+
+@pytest.mark.parametrize(
+    "chunk_values, max_chunk",
+    [(1, 256), (1 << 16, 3), (1 << 16, 1)],
+    ids=["one-iteration chunks computing on the history rows", "chunks of 3", "chunks of 1 with a working copy"],
+)
+@pytest.mark.parametrize(
+    "case",
+    ["sgd momentum, frozen, all recorded", "adam, every 4th", "diverging"],
+)
+def test_every_chunk_layout_trains_identically(case, chunk_values, max_chunk, rng, monkeypatch):
+    from app.nn import training
+
+    layers = random_layers(rng, [3, 5, 2], ["tanh", "sigmoid"])
+    x, y = rng.normal(size=(4, 3)), rng.integers(0, 2, (4, 2)).astype(float)
+    kwargs = {
+        "sgd momentum, frozen, all recorded": dict(
+            optimizer=SGD(0.3, momentum=0.9, nesterov=True, weight_decay=0.01),
+            record=frozenset({"output", "gradients", "network"}),
+            trainable=rng.random(Layout.of(layers).size) < 0.7,
+        ),
+        "adam, every 4th": dict(optimizer=Adam(0.05), record_every=4),
+        "diverging": dict(optimizer=SGD(1e306), record=frozenset({"network"})),
+    }[case]
+    optimizer = kwargs.pop("optimizer")
+    default = train(layers, x, y, "binary_cross_entropy", "mean", optimizer, 11, **kwargs)
+    monkeypatch.setattr(training, "CHUNK_VALUES", chunk_values)
+    monkeypatch.setattr(training, "MAX_CHUNK", max_chunk)
+    other = train(layers, x, y, "binary_cross_entropy", "mean", optimizer, 11, **kwargs)
+    for a, b in zip(_fields(default), _fields(other), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert (default.status == "diverged") == (case == "diverged")
