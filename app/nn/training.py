@@ -162,8 +162,8 @@ class _Trainer:
         self.histories = (np.empty((k, n)), np.empty((k, n)))
         self.history = self.histories[0]
         # Chunks of one iteration (large networks) compute straight on the previous history row,
-        # so the parameters are never copied; longer chunks compute on a working copy (``params``),
-        # refreshed from each row, which is cheaper for small vectors than new views every time.
+        # so the parameters are never copied; longer chunks update a working copy (``params``) in
+        # place and copy it into each row, which is cheaper for small vectors than new views.
         self.swap = k == 1
         self.initial = packed.params if self.swap else packed.params.copy()  # never written
         self.params, self.blocks, self.weights = packed.params, packed.blocks, _weights(packed.blocks)
@@ -202,12 +202,12 @@ class _Trainer:
                 grad_checks[r] = zeros.dot(grad)
             if grads is not None:
                 grads[r] = grad
-            row = history[r]
-            update(params, grad, state, row)
+            out = params if refresh else history[r]
+            update(params, grad, state, out)
             if frozen is not None:
-                np.copyto(row, initial, where=frozen)
+                np.copyto(out, initial, where=frozen)
             if refresh:
-                params[...] = row
+                history[r] = params
         if not refresh:
             # The next chunk computes on the parameters this one produced.
             self.params, self.blocks, self.weights = self.rows[history is self.histories[1]]
