@@ -120,3 +120,23 @@ def test_gradient_overflow_is_reported():
     with pytest.raises(NonFiniteError) as err:
         evaluate(layers, x, y, "binary_cross_entropy", "sum")
     assert (err.value.layer, err.value.quantity) == (0, "gradient")
+
+
+def test_finite_values_whose_sum_overflows_are_not_an_overflow():
+    # Every value is finite, but their sum (the one check of a pass) is not: the per-value
+    # search then finds nothing to report.
+    layers = [Layer(np.array([[1.0], [1.0]]), np.zeros(2), "identity"), Layer(np.array([[1e-10, 1e-10]]), np.zeros(1), "sigmoid")]
+    x = np.array([[1.5e308], [1.5e308]])
+    fwd = forward(layers, x)
+    np.testing.assert_array_equal(fwd.pre[0], [[1.5e308, 1.5e308], [1.5e308, 1.5e308]])
+    ev = evaluate(layers, x, np.array([[1.0], [0.0]]), "binary_cross_entropy", "mean")
+    assert np.isfinite(ev.loss) and np.isfinite(ev.gradient).all()
+
+
+def test_the_first_overflow_in_computing_order_is_reported():
+    # Layer 0's pre-activation overflows, and so does everything computed from it (layer 1's
+    # pre-activation, the loss, the gradients): the first in computing order is named.
+    layers = [Layer(np.array([[1e300]]), np.zeros(1), "identity"), Layer(np.array([[1e300]]), np.zeros(1), "identity")]
+    with pytest.raises(NonFiniteError) as err:
+        evaluate(layers, np.array([[1e10]]), np.array([[0.0]]), "mse", "mean")
+    assert (err.value.layer, err.value.quantity) == (0, "pre_activation")
