@@ -81,9 +81,14 @@ class TrainingResult:
     diverged_at: int | None = None
 
 
-def is_recorded(iteration: Any, iterations: int, record_every: int) -> Any:
-    """Whether 1-based ``iteration`` (an int, or an array of them) belongs in the trace; the last always does."""
-    return ((iteration - 1) % record_every == 0) | (iteration == iterations)
+def recorded_rows(first: int, n: int, iterations: int, record_every: int) -> list[int]:
+    """The rows ``r`` of a chunk of ``n`` iterations starting at 1-based ``first`` whose iteration
+    ``first + r`` belongs in the trace: every ``record_every``-th from iteration 1, and the last."""
+    rows = list(range((1 - first) % record_every, n, record_every))
+    last = iterations - first
+    if last < n and (not rows or rows[-1] != last):
+        rows.append(last)
+    return rows
 
 
 def recorded_count(iterations: int, record_every: int) -> int:
@@ -239,16 +244,17 @@ class _Trainer:
                 x = self.logits[:n] if self.spec.from_logits else self.last_act.forward(self.logits[:n])
                 losses = self.spec.values(x, self.targets, self.reduction)
                 # As for the gradients: a row's dot with zeros is NaN exactly when the row is not finite
-                # (and BLAS's dot reads the row faster than numpy's own sum would).
-                params_checks = self.history[:n].dot(self.zeros)
-                completed = np.isfinite(losses) & np.isfinite(self.grad_checks[:n]) & np.isfinite(params_checks)
+                # (and BLAS's dot reads the row faster than numpy's own sum would). Both checks are
+                # then 0 or NaN, so one sum with the losses is finite exactly when all three are.
+                checks = losses + self.grad_checks[:n] + self.history[:n].dot(self.zeros)
+                completed = np.isfinite(checks)
                 good = n if completed.all() else int(np.argmin(completed))
-                numbers = np.arange(first, first + n)
-                scheduled = is_recorded(numbers, self.iterations, self.record_every)
-                if good < n and good > 0:
-                    scheduled[good - 1] = True  # the last completed iteration is always in the trace
-                rows = np.flatnonzero(scheduled[:good])
-                chunk = self._rows(rows, first, losses) if len(rows) else None
+                rows = recorded_rows(first, n, self.iterations, self.record_every)
+                last_recorded = bool(rows) and rows[-1] == n - 1
+                rows = [r for r in rows if r < good]
+                if 0 < good < n and (not rows or rows[-1] != good - 1):
+                    rows.append(good - 1)  # the last completed iteration is always in the trace
+                chunk = self._rows(np.array(rows), first, losses) if rows else None
             if good < n and good == 0 and pending is not None:
                 yield pending
             if chunk is not None:
@@ -260,7 +266,7 @@ class _Trainer:
                 break
             before = self.history[n - 1]
             pending = None
-            if not scheduled[n - 1]:
+            if not last_recorded:
                 with np.errstate(all="ignore"):
                     pending = self._rows(np.array([n - 1]), first, losses)
             self.history = self.histories[1] if self.history is self.histories[0] else self.histories[0]

@@ -4,7 +4,7 @@ import pytest
 from app.nn.errors import NonFiniteError
 from app.nn.network import Layer, Layout
 from app.nn.optimizers import SGD, Adam
-from app.nn.training import is_recorded, recorded_count, train
+from app.nn.training import recorded_count, recorded_rows, train
 from tests.conftest import SEED_LOSSES, SEED_OUTPUTS, SEED_W11, random_layers
 
 
@@ -53,7 +53,21 @@ def test_recording_schedule(iterations, every, seed):
     expected = [i for i in range(1, iterations + 1) if (i - 1) % every == 0 or i == iterations]
     assert list(result.trace.iterations) == expected
     assert recorded_count(iterations, every) == len(expected)
-    assert all(is_recorded(i, iterations, every) for i in expected)
+
+
+@pytest.mark.parametrize("iterations", [1, 2, 7, 10, 64, 65])
+@pytest.mark.parametrize("every", [1, 2, 3, 7, 64, 100])
+@pytest.mark.parametrize("chunk", [1, 3, 8, 64])
+def test_recorded_rows_of_every_chunking_make_up_the_schedule(iterations, every, chunk):
+    every = min(every, iterations)  # as the trainer clamps it
+    expected = [i for i in range(1, iterations + 1) if (i - 1) % every == 0 or i == iterations]
+    found = []
+    for first in range(1, iterations + 1, chunk):
+        n = min(chunk, iterations - first + 1)
+        rows = recorded_rows(first, n, iterations, every)
+        assert rows == sorted(set(rows)) and all(0 <= r < n for r in rows)
+        found += [first + r for r in rows]
+    assert found == expected
 
 
 def test_trace_values_are_before_the_update_and_network_after(rng):
