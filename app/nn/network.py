@@ -97,9 +97,9 @@ class Layout:
     def pack(self, layers: Sequence[Layer]) -> Array:
         """A new flat ``[size]`` vector holding every layer's parameters."""
         flat = np.empty(self.size)
-        for (w, b), layer in zip(self.views(flat), layers, strict=True):
-            w[...] = layer.weights
-            b[...] = layer.biases
+        for block, layer in zip(self.blocks(flat), layers, strict=True):
+            block[:-1] = layer.weights.T
+            block[-1] = layer.biases
         return flat
 
     def locate(self, index: int) -> tuple[int, str, tuple[int, ...]]:
@@ -169,12 +169,13 @@ class Packed:
     @classmethod
     def of(cls, layers: Sequence[Layer], inputs: Array) -> Packed:
         layout = Layout.of(layers)
-        params = np.empty(layout.size)
-        blocks = layout.blocks(params)
-        for block, layer in zip(blocks, layers):
-            block[:-1] = layer.weights.T
-            block[-1] = layer.biases
-        return cls(layout, params, blocks, Workspace(layout, inputs))
+        params = layout.pack(layers)
+        return cls(layout, params, layout.blocks(params), Workspace(layout, inputs))
+
+
+def weight_views(blocks: Sequence[Array]) -> tuple[Array, ...]:
+    """The ``[out][in]`` weights ``block[:-1].T`` of each ``[in + 1][out]`` block (views, no copy)."""
+    return tuple(block[:-1].T for block in blocks)
 
 
 def _check_finite(value: Array, layer: int, quantity: str) -> None:
@@ -199,10 +200,10 @@ def backward_pass(
 ) -> Array:
     """dLoss/dtheta into ``ws.grad`` (flat, layout order), from the values ``forward_pass`` left in ``ws``.
 
-    ``weights`` are the ``[out][in]`` views ``block[:-1].T`` when the caller keeps them (a loop does).
+    ``weights`` are ``weight_views(blocks)`` when the caller keeps them (a loop does).
     """
     if weights is None:
-        weights = [block[:-1].T for block in blocks]
+        weights = weight_views(blocks)
     spec = LOSSES[loss]
     last = len(blocks) - 1
     acts, pre, posts, delta, d_post = ws.acts, ws.pre, ws.posts, ws.delta, ws.d_post
@@ -231,16 +232,20 @@ def pass_loss(blocks: Sequence[Array], ws: Workspace, targets: Array, loss: str,
     return LOSSES[loss].value(_loss_input(ws, loss), targets, reduction)
 
 
-def forward(layers: Sequence[Layer], inputs: Array, *, check: bool = True) -> Forward:
-    """Run ``inputs`` ``[batch][in_0]`` through ``layers``; with ``check``, raise NonFiniteError at the first overflow."""
+def _forward(ws: Workspace) -> Forward:
+    return Forward(tuple(ws.pre), tuple(ws.posts))
+
+
+def forward(layers: Sequence[Layer], inputs: Array) -> Forward:
+    """Run ``inputs`` ``[batch][in_0]`` through ``layers``; raises NonFiniteError at the first overflow."""
     p = Packed.of(layers, inputs)
     ws = p.ws
-    # Overflow is detected explicitly (or by the caller), so numpy's warnings are noise.
+    # Overflow is detected explicitly, so numpy's warnings are noise.
     with np.errstate(all="ignore"):
         forward_pass(p.blocks, ws)
-        if check and not np.isfinite(ws.values.sum()):
+        if not np.isfinite(ws.values.sum()):
             _locate_overflow(ws)
-    return Forward(tuple(ws.pre), tuple(ws.posts[k] for k in range(len(layers))))
+    return _forward(ws)
 
 
 def loss_value(fwd: Forward, targets: Array, loss: str, reduction: str) -> float:
@@ -264,8 +269,7 @@ def evaluate(
     ws = p.ws
     with np.errstate(all="ignore"):
         value = checked_pass(p.blocks, ws, targets, loss, reduction, gradients=gradients)
-    fwd = Forward(tuple(ws.pre), tuple(ws.posts[k] for k in range(len(layers))))
-    return Evaluation(fwd, value, ws.grad if gradients else None, p.layout)
+    return Evaluation(_forward(ws), value, ws.grad if gradients else None, p.layout)
 
 
 def checked_pass(
@@ -273,7 +277,6 @@ def checked_pass(
 ) -> float:
     """Forward, loss and (optionally) backward into ``ws``, raising NonFiniteError where a value overflowed."""
     forward_pass(blocks, ws)
-    last = len(blocks) - 1
     value = LOSSES[loss].value(_loss_input(ws, loss), targets, reduction)
     if gradients:
         backward_pass(blocks, ws, targets, loss, reduction)

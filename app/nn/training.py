@@ -22,7 +22,7 @@ import numpy as np
 
 from app.nn.activations import ACTIVATIONS
 from app.nn.losses import LOSSES
-from app.nn.network import Layer, Layout, Packed, backward_pass, checked_pass, forward_pass, pass_loss
+from app.nn.network import Layer, Layout, Packed, backward_pass, checked_pass, forward_pass, pass_loss, weight_views
 from app.nn.optimizers import Optimizer
 
 Array = np.ndarray
@@ -149,7 +149,7 @@ class _Trainer:
         packed = Packed.of(layers, inputs)
         self.layout = layout = packed.layout
         n = layout.size
-        self.inputs, self.targets, self.loss, self.reduction = inputs, targets, loss, reduction
+        self.targets, self.loss, self.reduction = targets, loss, reduction
         # A period past the last iteration records the same iterations (the first and the last)
         # and keeps the arithmetic within numpy's integers.
         record_every = min(record_every, iterations)
@@ -171,10 +171,10 @@ class _Trainer:
         # place and copy it into each row, which is cheaper for small vectors than new views.
         self.swap = k == 1
         self.initial = packed.params if self.swap else packed.params.copy()  # never written
-        self.params, self.blocks, self.weights = packed.params, packed.blocks, _weights(packed.blocks)
+        self.params, self.blocks, self.weights = packed.params, packed.blocks, weight_views(packed.blocks)
         if self.swap:
-            rows = tuple(h[0] for h in self.histories)
-            self.rows = tuple((row, blocks, _weights(blocks)) for row, blocks in ((r, layout.blocks(r)) for r in rows))
+            # Each history's row, with its blocks and weights, for the chunks that compute on it.
+            self.rows = tuple(_with_views(layout, history[0]) for history in self.histories)
         self.grads = np.empty((k, n)) if "gradients" in record else None
         # A non-finite gradient of a trainable parameter makes that parameter non-finite, which
         # the parameter check sees; only frozen parameters' gradients need a check of their own.
@@ -283,13 +283,10 @@ class _Trainer:
 
     def _loss_at(self, params: Array) -> float:
         """The loss of the network with ``params``, computed in the workspace (no new buffers)."""
-        blocks = self.layout.blocks(params)
-        self.ws.pre[-1] = self.logits[0]
-        return pass_loss(blocks, self.ws, self.targets, self.loss, self.reduction)
+        return pass_loss(self.layout.blocks(params), self.ws, self.targets, self.loss, self.reduction)
 
 
-
-
-def _weights(blocks: Sequence[Array]) -> tuple[Array, ...]:
-    """The ``[out][in]`` weight views of ``[in + 1][out]`` blocks."""
-    return tuple(block[:-1].T for block in blocks)
+def _with_views(layout: Layout, params: Array) -> tuple[Array, tuple[Array, ...], tuple[Array, ...]]:
+    """``params`` with its blocks and their weight views."""
+    blocks = layout.blocks(params)
+    return params, blocks, weight_views(blocks)
