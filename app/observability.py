@@ -55,15 +55,17 @@ class JsonFormatter(logging.Formatter):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._second = -1
-        self._stamp = ""
+        self._stamp = (-1, "")
 
     def _time(self, created: float, msecs: float) -> str:
         # Formatting the date costs more than the rest of an access line; it changes once a second.
-        second = int(created)
-        if second != self._second:
-            self._second, self._stamp = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        return f"{self._stamp}.{int(msecs):03d}Z"
+        # One tuple, read and replaced whole, so threads formatting at once never mix two seconds.
+        second, stamp = self._stamp
+        if int(created) != second:
+            second = int(created)
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._stamp = (second, stamp)
+        return f"{stamp}.{int(msecs):03d}Z"
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
