@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from app import __version__
 from app.api.body_limit import BodySizeLimit
+from app.api.dispatch import ComputeDispatch, post_routes
 from app.api.errors import install_error_handlers
 from app.api.openapi import install_openapi
 from app.api.request_context import RequestContext
@@ -33,11 +34,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         strict_content_type=False,
     )
     app.state.settings = settings
-    for module in (forward, loss, gradients, gradcheck, explain, train, diagram, examples, health, metrics, playground):
-        app.include_router(module.router)
+    compute_routers = [module.router for module in (forward, loss, gradients, gradcheck, explain, train, diagram)]
+    for router in (*compute_routers, examples.router, health.router, metrics.router, playground.router):
+        app.include_router(router)
     install_error_handlers(app)
     install_openapi(app, [ForwardRequest, LossRequest, GradcheckRequest, ExplainRequest, TrainRequest, DiagramRequest])
-    # The last added runs first: every request gets its id, log line and metrics, even a 413.
+    # The last added runs first: every request gets its id, log line and metrics, even a 413;
+    # compute requests are dispatched once their body is within the limit.
+    routes = post_routes(route for router in compute_routers for route in router.routes)
+    app.add_middleware(ComputeDispatch, routes=routes, handlers=app.exception_handlers)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContext)
     return app
