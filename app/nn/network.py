@@ -13,13 +13,15 @@ every buffer a pass needs, so a training loop allocates nothing per iteration.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
-from functools import cached_property
+from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
-from app.nn.activations import ACTIVATIONS
+from app.nn.activations import ACTIVATIONS, Activation
 from app.nn.errors import NonFiniteError
 from app.nn.losses import LOSSES
 
@@ -67,18 +69,21 @@ class Layout:
 
     shapes: tuple[tuple[int, int], ...]
     activations: tuple[str, ...]
+    # Derived once per layout (a request's layout is looked up, not rebuilt: see ``of``).
+    offsets: tuple[int, ...] = field(init=False, repr=False, compare=False)
+    acts: tuple[Activation, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        offsets = [0]
+        for o, i in self.shapes:
+            offsets.append(offsets[-1] + (i + 1) * o)
+        # offsets: start of layer k's block, for every k, then the total size.
+        object.__setattr__(self, "offsets", tuple(offsets))
+        object.__setattr__(self, "acts", tuple(ACTIVATIONS[name] for name in self.activations))
 
     @classmethod
     def of(cls, layers: Sequence[Layer]) -> Layout:
-        return cls(tuple(l.shape for l in layers), tuple(l.activation for l in layers))
-
-    @cached_property
-    def offsets(self) -> tuple[int, ...]:
-        """Start of layer ``k``'s block, for every ``k``, then the total size."""
-        out = [0]
-        for o, i in self.shapes:
-            out.append(out[-1] + (i + 1) * o)
-        return tuple(out)
+        return _layout(tuple(l.shape for l in layers), tuple(l.activation for l in layers))
 
     @property
     def size(self) -> int:
@@ -96,11 +101,13 @@ class Layout:
 
     def pack(self, layers: Sequence[Layer]) -> Array:
         """A new flat ``[size]`` vector holding every layer's parameters."""
+        return self._packed(layers)[0]
+
+    def _packed(self, layers: Sequence[Layer]) -> tuple[Array, tuple[Array, ...]]:
         flat = np.empty(self.size)
-        for block, layer in zip(self.blocks(flat), layers, strict=True):
-            block[:-1] = layer.weights.T
-            block[-1] = layer.biases
-        return flat
+        blocks = self.blocks(flat)
+        _fill(blocks, layers)
+        return flat, blocks
 
     def locate(self, index: int) -> tuple[int, str, tuple[int, ...]]:
         """Flat ``index`` as ``(layer, "weights", (j, i))`` (weights[j][i]) or ``(layer, "biases", (j,))``."""
@@ -120,6 +127,19 @@ class Layout:
         return tuple(Layer(w, b, act) for (w, b), act in zip(self.views(flat), self.activations))
 
 
+def _fill(blocks: Sequence[Array], layers: Sequence[Layer]) -> None:
+    for block, layer in zip(blocks, layers, strict=True):
+        block[:-1] = layer.weights.T
+        block[-1] = layer.biases
+
+
+@lru_cache(maxsize=256)
+def _layout(shapes: tuple[tuple[int, int], ...], activations: tuple[str, ...]) -> Layout:
+    # Layouts are immutable and few distinct ones recur (a client posts the same network
+    # again and again), so one is shared rather than rebuilt per request.
+    return Layout(shapes, activations)
+
+
 class Workspace:
     """Every buffer one forward and backward pass needs, for a fixed layout and batch of inputs.
 
@@ -132,29 +152,41 @@ class Workspace:
 
     def __init__(self, layout: Layout, inputs: Array) -> None:
         batch = inputs.shape[0]
-        shapes = layout.shapes
+        n = len(layout.shapes)
+        outs = [o for o, _ in layout.shapes]
         self.layout = layout
-        self.acts = tuple(ACTIVATIONS[name] for name in layout.activations)
-        widths = [i + 1 for _, i in shapes] + [o for o, _ in shapes] + [shapes[-1][0]]
-        self.values = values = np.empty(batch * sum(widths))
-        parts, start = [], 0
-        for w in widths:
-            parts.append(values[start : start + batch * w].reshape(batch, w))
-            start += batch * w
-        n = len(shapes)
+        self.acts = layout.acts
+        widths = [i + 1 for _, i in layout.shapes] + outs + outs[-1:]
+        self.values = np.empty(batch * sum(widths))
+        parts = _rows(self.values, batch, widths)
         self.inputs = parts[:n]
         for a in self.inputs:
             a[:, -1] = 1.0
-        self.inputs[0][:, :-1] = inputs
+        self.load(inputs)
         self.inputs_t = [a.T for a in self.inputs]
         self.pre = parts[n : 2 * n]
         self.output = parts[-1]
-        self.delta = [np.empty((batch, o)) for o, _ in shapes]
-        self.d_post = [np.empty((batch, o)) for o, _ in shapes]
+        # Backward scratch, one allocation: delta (dL/dpre) and d_post (dL/dactivation) per layer.
+        scratch = _rows(np.empty(2 * batch * sum(outs)), batch, outs + outs)
+        self.delta, self.d_post = scratch[:n], scratch[n:]
         self.grad = np.empty(layout.size)
         self.grad_blocks = layout.blocks(self.grad)
         # Layer k's activation [batch][out_k]: a view into layer k+1's input, or the output.
         self.posts = [a[:, :-1] for a in self.inputs[1:]] + [self.output]
+
+
+    def load(self, inputs: Array) -> None:
+        """Write ``inputs`` ``[batch][in_0]`` as layer 0's input (its ones column stays)."""
+        self.inputs[0][:, :-1] = inputs
+
+
+def _rows(flat: Array, batch: int, widths: Sequence[int]) -> list[Array]:
+    """Consecutive ``[batch][w]`` views into ``flat``, one per width."""
+    parts, start = [], 0
+    for w in widths:
+        parts.append(flat[start : start + batch * w].reshape(batch, w))
+        start += batch * w
+    return parts
 
 
 @dataclass(frozen=True)
@@ -169,8 +201,47 @@ class Packed:
     @classmethod
     def of(cls, layers: Sequence[Layer], inputs: Array) -> Packed:
         layout = Layout.of(layers)
-        params = layout.pack(layers)
-        return cls(layout, params, layout.blocks(params), Workspace(layout, inputs))
+        params, blocks = layout._packed(layers)
+        return cls(layout, params, blocks, Workspace(layout, inputs))
+
+
+# A single pass on a small network is mostly setting up its buffers (about 40 numpy calls
+# for the seed network against about 30 for the pass itself), so each thread keeps the
+# buffers of the last few small shapes it computed and refills them. Callers still get
+# new arrays: what a pass returns from shared buffers is copied out.
+SHARED_FLOATS = 4096
+SHARED_SHAPES = 8
+
+
+class _Shared(threading.local):
+    def __init__(self) -> None:
+        self.packed: OrderedDict[tuple[Layout, int], Packed] = OrderedDict()
+
+
+_shared = _Shared()
+
+
+def _prepared(layers: Sequence[Layer], inputs: Array) -> tuple[Packed, bool]:
+    """``Packed.of(layers, inputs)``, or this thread's buffers for the same shapes refilled; and
+    whether they are shared (so that results must be copied out of them)."""
+    layout = Layout.of(layers)
+    batch = inputs.shape[0]
+    values = batch * sum(i + 2 * o + 1 for o, i in layout.shapes)
+    if layout.size + values > SHARED_FLOATS:
+        return Packed.of(layers, inputs), False
+    key = (layout, batch)
+    cache = _shared.packed
+    p = cache.get(key)
+    if p is None:
+        p = cache[key] = Packed.of(layers, inputs)
+        if len(cache) > SHARED_SHAPES:
+            cache.popitem(last=False)
+        return p, True
+    cache.move_to_end(key)
+    # Every value a pass reads is rewritten here or by the pass itself (the ones columns never change).
+    _fill(p.blocks, layers)
+    p.ws.load(inputs)
+    return p, True
 
 
 def weight_views(blocks: Sequence[Array]) -> tuple[Array, ...]:
@@ -232,20 +303,22 @@ def pass_loss(blocks: Sequence[Array], ws: Workspace, targets: Array, loss: str,
     return LOSSES[loss].value(_loss_input(ws, loss), targets, reduction)
 
 
-def _forward(ws: Workspace) -> Forward:
+def _forward(ws: Workspace, copy: bool = False) -> Forward:
+    if copy:
+        return Forward(tuple(a.copy() for a in ws.pre), tuple(a.copy() for a in ws.posts))
     return Forward(tuple(ws.pre), tuple(ws.posts))
 
 
 def forward(layers: Sequence[Layer], inputs: Array) -> Forward:
     """Run ``inputs`` ``[batch][in_0]`` through ``layers``; raises NonFiniteError at the first overflow."""
-    p = Packed.of(layers, inputs)
+    p, shared = _prepared(layers, inputs)
     ws = p.ws
     # Overflow is detected explicitly, so numpy's warnings are noise.
     with np.errstate(all="ignore"):
         forward_pass(p.blocks, ws)
         if not np.isfinite(ws.values.sum()):
             _locate_overflow(ws)
-    return _forward(ws)
+    return _forward(ws, copy=shared)
 
 
 def loss_value(fwd: Forward, targets: Array, loss: str, reduction: str) -> float:
@@ -265,11 +338,12 @@ def evaluate(
     gradients: bool = True,
 ) -> Evaluation:
     """Forward, loss and (optionally) every gradient; raises NonFiniteError naming where a value overflowed."""
-    p = Packed.of(layers, inputs)
+    p, shared = _prepared(layers, inputs)
     ws = p.ws
     with np.errstate(all="ignore"):
         value = checked_pass(p.blocks, ws, targets, loss, reduction, gradients=gradients)
-    return Evaluation(_forward(ws), value, ws.grad if gradients else None, p.layout)
+    grad = (ws.grad.copy() if shared else ws.grad) if gradients else None
+    return Evaluation(_forward(ws, copy=shared), value, grad, p.layout)
 
 
 def checked_pass(

@@ -140,3 +140,61 @@ def test_the_first_overflow_in_computing_order_is_reported():
     with pytest.raises(NonFiniteError) as err:
         evaluate(layers, np.array([[1e10]]), np.array([[0.0]]), "mse", "mean")
     assert (err.value.layer, err.value.quantity) == (0, "pre_activation")
+
+
+def _evaluation_arrays(ev) -> list[np.ndarray]:
+    return [*ev.forward.pre, *ev.forward.post, ev.gradient]
+
+
+@pytest.mark.parametrize("sizes", [[2, 2, 1], [3, 5, 4, 2], [30, 40, 10]])
+def test_results_are_new_arrays_whichever_buffers_computed_them(sizes, rng):
+    """Small shapes reuse this thread's buffers: a later pass must not change an earlier result."""
+    acts = ["tanh"] * (len(sizes) - 2) + ["sigmoid"]
+    runs = []
+    for _ in range(3):
+        layers = random_layers(rng, sizes, acts)
+        x, y = rng.normal(size=(4, sizes[0])), rng.random((4, sizes[-1]))
+        ev, fwd = evaluate(layers, x, y, "mse", "mean"), forward(layers, x)
+        runs.append((layers, x, y, [a.copy() for a in _evaluation_arrays(ev)], ev, fwd))
+    for layers, x, y, first, ev, fwd in runs:
+        for kept, now in zip(first, _evaluation_arrays(ev)):
+            np.testing.assert_array_equal(kept, now)
+        np.testing.assert_array_equal(fwd.output, ev.forward.output)
+        # ... and equal to a pass on buffers of its own (a batch of another size).
+        alone = evaluate(layers, np.vstack([x, x]), np.vstack([y, y]), "mse", "sum")
+        np.testing.assert_allclose(alone.gradient, 2 * y.size * ev.gradient, rtol=1e-12, atol=1e-15)
+
+
+def test_a_pass_after_an_overflow_is_unaffected(rng):
+    layers = random_layers(rng, [2, 3, 1], ["relu", "sigmoid"])
+    x, y = rng.normal(size=(2, 2)), rng.random((2, 1))
+    before = evaluate(layers, x, y, "binary_cross_entropy", "mean")
+    with pytest.raises(NonFiniteError):
+        big = [Layer(np.full_like(l.weights, 1e10), l.biases, l.activation) for l in layers]
+        evaluate(big, np.full((2, 2), 1e300), y, "binary_cross_entropy", "mean")
+    after = evaluate(layers, x, y, "binary_cross_entropy", "mean")
+    for a, b in zip(_evaluation_arrays(before), _evaluation_arrays(after)):
+        np.testing.assert_array_equal(a, b)
+    assert before.loss == after.loss
+
+
+def test_threads_computing_the_same_shapes_do_not_mix(rng):
+    from concurrent.futures import ThreadPoolExecutor
+
+    cases = []
+    for _ in range(8):
+        layers = random_layers(rng, [4, 6, 3], ["tanh", "softmax"])
+        x, y = rng.normal(size=(5, 4)), rng.dirichlet(np.ones(3), size=5)
+        ev = evaluate(layers, x, y, "cross_entropy", "mean")
+        cases.append((layers, x, y, [a.copy() for a in _evaluation_arrays(ev)], ev.loss))
+
+    def check(case) -> bool:
+        layers, x, y, expected, loss = case
+        for _ in range(200):
+            ev = evaluate(layers, x, y, "cross_entropy", "mean")
+            if ev.loss != loss or not all(np.array_equal(a, b) for a, b in zip(expected, _evaluation_arrays(ev))):
+                return False
+        return True
+
+    with ThreadPoolExecutor(4) as pool:
+        assert all(pool.map(check, cases * 2))
