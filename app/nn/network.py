@@ -72,6 +72,7 @@ class Layout:
     # Derived once per layout (a request's layout is looked up, not rebuilt: see ``of``).
     offsets: tuple[int, ...] = field(init=False, repr=False, compare=False)
     acts: tuple[Activation, ...] = field(init=False, repr=False, compare=False)
+    per_sample: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         offsets = [0]
@@ -80,6 +81,8 @@ class Layout:
         # offsets: start of layer k's block, for every k, then the total size.
         object.__setattr__(self, "offsets", tuple(offsets))
         object.__setattr__(self, "acts", tuple(ACTIVATIONS[name] for name in self.activations))
+        # Floats a workspace holds per sample: inputs with their ones, pre-activations, output, backward scratch.
+        object.__setattr__(self, "per_sample", sum(i + 1 + 3 * o for o, i in self.shapes) + self.shapes[-1][0])
 
     @classmethod
     def of(cls, layers: Sequence[Layer]) -> Layout:
@@ -191,18 +194,20 @@ def _rows(flat: Array, batch: int, widths: Sequence[int]) -> list[Array]:
 
 @dataclass(frozen=True)
 class Packed:
-    """``layers`` ready to compute on ``inputs``: layout, a new flat parameter vector, its blocks, a workspace."""
+    """``layers`` ready to compute on ``inputs``: layout, a new flat parameter vector, its blocks
+    and their weight views, a workspace."""
 
     layout: Layout
     params: Array
     blocks: tuple[Array, ...]
+    weights: tuple[Array, ...]
     ws: Workspace
 
     @classmethod
     def of(cls, layers: Sequence[Layer], inputs: Array) -> Packed:
         layout = Layout.of(layers)
         params, blocks = layout._packed(layers)
-        return cls(layout, params, blocks, Workspace(layout, inputs))
+        return cls(layout, params, blocks, weight_views(blocks), Workspace(layout, inputs))
 
 
 # A single pass on a small network is mostly setting up its buffers (about 40 numpy calls
@@ -226,8 +231,7 @@ def _prepared(layers: Sequence[Layer], inputs: Array) -> tuple[Packed, bool]:
     whether they are shared (so that results must be copied out of them)."""
     layout = Layout.of(layers)
     batch = inputs.shape[0]
-    values = batch * sum(i + 2 * o + 1 for o, i in layout.shapes)
-    if layout.size + values > SHARED_FLOATS:
+    if 2 * layout.size + batch * layout.per_sample > SHARED_FLOATS:
         return Packed.of(layers, inputs), False
     key = (layout, batch)
     cache = _shared.packed
@@ -341,19 +345,27 @@ def evaluate(
     p, shared = _prepared(layers, inputs)
     ws = p.ws
     with np.errstate(all="ignore"):
-        value = checked_pass(p.blocks, ws, targets, loss, reduction, gradients=gradients)
+        value = checked_pass(p.blocks, ws, targets, loss, reduction, gradients=gradients, weights=p.weights)
     grad = (ws.grad.copy() if shared else ws.grad) if gradients else None
     return Evaluation(_forward(ws, copy=shared), value, grad, p.layout)
 
 
 def checked_pass(
-    blocks: Sequence[Array], ws: Workspace, targets: Array, loss: str, reduction: str, *, gradients: bool = True
+    blocks: Sequence[Array],
+    ws: Workspace,
+    targets: Array,
+    loss: str,
+    reduction: str,
+    *,
+    gradients: bool = True,
+    weights: Sequence[Array] | None = None,
 ) -> float:
-    """Forward, loss and (optionally) backward into ``ws``, raising NonFiniteError where a value overflowed."""
+    """Forward, loss and (optionally) backward into ``ws``, raising NonFiniteError where a value overflowed
+    (``weights`` as for ``backward_pass``)."""
     forward_pass(blocks, ws)
     value = LOSSES[loss].value(_loss_input(ws, loss), targets, reduction)
     if gradients:
-        backward_pass(blocks, ws, targets, loss, reduction)
+        backward_pass(blocks, ws, targets, loss, reduction, weights)
     # One check of everything on the way (a sum is finite only if every term is); only
     # when it fails are the values searched, in the order they were computed, for the culprit.
     total = ws.values.sum() + value + (ws.grad.sum() if gradients else 0.0)
