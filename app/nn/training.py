@@ -171,7 +171,7 @@ class _Trainer:
         # place and copy it into each row, which is cheaper for small vectors than new views.
         self.swap = k == 1
         self.initial = packed.params if self.swap else packed.params.copy()  # never written
-        self.params, self.blocks, self.weights = packed.params, packed.blocks, weight_views(packed.blocks)
+        self.params, self.blocks, self.weights = packed.params, packed.blocks, packed.weights
         if self.swap:
             # Each history's row, with its blocks and weights, for the chunks that compute on it.
             self.rows = tuple(_with_views(layout, history[0]) for history in self.histories)
@@ -185,7 +185,7 @@ class _Trainer:
         with np.errstate(all="ignore"):
             # Iteration 1 runs on the caller's network: an overflow there is a bad request
             # (NonFiniteError, naming the layer), not divergence. Its pass is kept for the loop.
-            checked_pass(self.blocks, self.ws, targets, loss, reduction)
+            checked_pass(self.blocks, self.ws, targets, loss, reduction, weights=self.weights)
         self.logits[0] = self.ws.pre[-1]
 
     def _steps(self, n: int, precomputed: bool) -> None:
