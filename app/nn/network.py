@@ -177,7 +177,6 @@ class Workspace:
         # Layer k's activation [batch][out_k]: a view into layer k+1's input, or the output.
         self.posts = [a[:, :-1] for a in self.inputs[1:]] + [self.output]
 
-
     def load(self, inputs: Array) -> None:
         """Write ``inputs`` ``[batch][in_0]`` as layer 0's input (its ones column stays)."""
         self.inputs[0][:, :-1] = inputs
