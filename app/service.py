@@ -167,7 +167,7 @@ def run_forward(req: ForwardRequest, settings: Settings) -> Payload:
     """The ForwardResponse payload."""
     check_limits(req, settings)
     fwd = forward(to_layers(req.network), _matrix(req.inputs))
-    record_work(req.network.n_parameters)
+    record_work(req.size.parameters)
     return {"output": _matrix_out(fwd.output), "layers": _layers_out(fwd)}
 
 
@@ -177,7 +177,7 @@ def run_loss(req: LossRequest, settings: Settings) -> Payload:
     ev = evaluate(
         to_layers(req.network), _matrix(req.inputs), _matrix(req.targets), req.loss, req.reduction, gradients=False
     )
-    record_work(req.network.n_parameters)
+    record_work(req.size.parameters)
     return {"loss": ev.loss, "output": _matrix_out(ev.forward.output)}
 
 
@@ -186,7 +186,7 @@ def run_gradients(req: LossRequest, settings: Settings) -> Payload:
     check_limits(req, settings)
     ev = evaluate(to_layers(req.network), _matrix(req.inputs), _matrix(req.targets), req.loss, req.reduction)
     assert ev.gradient is not None
-    record_work(req.network.n_parameters)
+    record_work(req.size.parameters)
     return {"loss": ev.loss, "output": _matrix_out(ev.forward.output), "gradients": gradients_payload(ev.layout, ev.gradient)}
 
 

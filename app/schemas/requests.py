@@ -40,8 +40,13 @@ class RequestSize:
 
 
 def request_size(network: NetworkSpec, batch: int) -> RequestSize:
-    widths = sum(layer.n_out for layer in network.layers) + network.n_in
-    return RequestSize(len(network.layers), network.n_parameters, batch, batch * widths)
+    # One pass over the validated shapes (every request reads its size twice: where it runs, and its limits).
+    widths, parameters = network.n_in, 0
+    for layer in network.layers:
+        n_out, n_in = len(layer.weights), len(layer.weights[0])
+        widths += n_out
+        parameters += n_out * (n_in + 1)
+    return RequestSize(len(network.layers), parameters, batch, batch * widths)
 
 
 class ForwardRequest(StrictModel):
