@@ -34,6 +34,12 @@ class Settings(BaseSettings):
         description="Requests whose work estimate is at most this run on the event loop; larger ones in a thread.",
     )
 
+    opentelemetry: bool = Field(
+        default=False,
+        description="FastAPI's native OpenTelemetry spans and metrics, through an OpenTelemetry SDK the "
+        "process configures; off by default, as asking whether one is configured costs every request ~4 us.",
+    )
+
     max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1, description="Largest request body, in bytes.")
     max_parameters: int = Field(default=2_000_000, ge=1, description="Most weights and biases in one network.")
     max_layers: int = Field(default=1_000, ge=1, description="Most layers in one network.")

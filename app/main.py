@@ -32,6 +32,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         # A JSON-only API without cookies: a body without a Content-Type is read as JSON.
         strict_content_type=False,
+        telemetry=None if settings.opentelemetry else {"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     compute_routers = [module.router for module in (forward, loss, gradients, gradcheck, explain, train, diagram)]

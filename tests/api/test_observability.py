@@ -90,3 +90,38 @@ def test_unhandled_errors_are_json_and_logged(caplog):
     assert r.json()["detail"][0]["type"] == "internal_error" and "kaput" not in r.text
     (record,) = [rec for rec in caplog.records if rec.name == "backprop.error"]
     assert "kaput" in json.loads(JsonFormatter().format(record))["exception"]
+
+
+OTEL_PROBE = """
+import sys
+from opentelemetry import trace
+
+tracers = []
+
+
+class Recording(trace.TracerProvider):
+    def get_tracer(self, *args, **kwargs):
+        tracers.append(args)
+        return trace.NoOpTracer()
+
+
+trace.set_tracer_provider(Recording())
+from fastapi.testclient import TestClient
+from app.config import Settings
+from app.main import create_app
+
+with TestClient(create_app(Settings(opentelemetry=sys.argv[1] == "on"))) as c:
+    assert c.get("/healthz").status_code == 200
+print(len(tracers))
+"""
+
+
+@pytest.mark.parametrize("setting, instrumented", [("on", True), ("off", False)])
+def test_opentelemetry_is_opt_in(setting, instrumented):
+    """With an OpenTelemetry provider configured, FastAPI's native tracing runs only when the setting asks."""
+    import subprocess
+    import sys
+
+    # A process of its own: OpenTelemetry's global provider can be set once per process.
+    out = subprocess.run([sys.executable, "-c", OTEL_PROBE, setting], capture_output=True, text=True, check=True).stdout
+    assert (int(out) > 0) == instrumented
