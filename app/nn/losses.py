@@ -37,6 +37,8 @@ class Loss:
     grad: Callable[..., Array]
     requires_activation: str | None = None
     per_row: bool = False
+    # dL/dx from the fused activation's output (when a forward pass computed it), if cheaper.
+    grad_from_output: Callable[..., Array] | None = None
 
     @property
     def from_logits(self) -> bool:
@@ -72,10 +74,14 @@ def _bce_terms(x: Array, y: Array) -> Array:
 
 
 def _bce_grad(x: Array, y: Array, reduction: str, out: Array | None = None) -> Array:
-    out = _sigmoid(x, out)
-    np.subtract(out, y, out=out)
-    if reduction == "mean" and x.size > 1:
-        np.divide(out, x.size, out=out)
+    return _bce_grad_from_output(_sigmoid(x, out), y, reduction, out)
+
+
+def _bce_grad_from_output(a: Array, y: Array, reduction: str, out: Array | None = None) -> Array:
+    # d/dx = sigmoid(x) - y: from a forward pass's own sigmoid, bit for bit what _bce_grad computes.
+    out = np.subtract(a, y, out=out)
+    if reduction == "mean" and a.size > 1:
+        np.divide(out, a.size, out=out)
     return out
 
 
@@ -112,7 +118,10 @@ LOSSES: Mapping[str, Loss] = MappingProxyType(
     {
         loss.name: loss
         for loss in (
-            Loss("binary_cross_entropy", _bce_terms, _bce_grad, requires_activation="sigmoid"),
+            Loss(
+                "binary_cross_entropy", _bce_terms, _bce_grad, requires_activation="sigmoid",
+                grad_from_output=_bce_grad_from_output,
+            ),
             Loss("cross_entropy", _ce_terms, _ce_grad, requires_activation="softmax", per_row=True),
             Loss("mse", _mse_terms, _mse_grad),
         )

@@ -270,18 +270,28 @@ def forward_pass(blocks: Sequence[Array], ws: Workspace, *, last_activation: boo
 
 
 def backward_pass(
-    blocks: Sequence[Array], ws: Workspace, targets: Array, loss: str, reduction: str, weights: Sequence[Array] | None = None
+    blocks: Sequence[Array],
+    ws: Workspace,
+    targets: Array,
+    loss: str,
+    reduction: str,
+    weights: Sequence[Array] | None = None,
+    *,
+    output_ready: bool = False,
 ) -> Array:
     """dLoss/dtheta into ``ws.grad`` (flat, layout order), from the values ``forward_pass`` left in ``ws``.
 
-    ``weights`` are ``weight_views(blocks)`` when the caller keeps them (a loop does).
+    ``weights`` are ``weight_views(blocks)`` when the caller keeps them (a loop does);
+    ``output_ready`` says the forward pass computed the last activation (``ws.output``).
     """
     if weights is None:
         weights = weight_views(blocks)
     spec = LOSSES[loss]
     last = len(blocks) - 1
     acts, pre, posts, delta, d_post = ws.acts, ws.pre, ws.posts, ws.delta, ws.d_post
-    if spec.from_logits:
+    if spec.from_logits and output_ready and spec.grad_from_output is not None:
+        spec.grad_from_output(ws.output, targets, reduction, out=delta[last])
+    elif spec.from_logits:
         # The fused loss differentiates straight through to the logits (sigmoid/softmax folded in).
         spec.grad(pre[last], targets, reduction, out=delta[last])
     else:
@@ -364,7 +374,7 @@ def checked_pass(
     forward_pass(blocks, ws)
     value = LOSSES[loss].value(_loss_input(ws, loss), targets, reduction)
     if gradients:
-        backward_pass(blocks, ws, targets, loss, reduction, weights)
+        backward_pass(blocks, ws, targets, loss, reduction, weights, output_ready=True)
     # One check of everything on the way (a sum is finite only if every term is); only
     # when it fails are the values searched, in the order they were computed, for the culprit.
     total = ws.values.sum() + value + (ws.grad.sum() if gradients else 0.0)

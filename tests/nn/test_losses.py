@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from app.nn.activations import ACTIVATIONS
 from app.nn.losses import LOSSES
 
 H = 1e-6
@@ -78,3 +79,15 @@ def test_fused_losses_require_their_activation():
     assert LOSSES["binary_cross_entropy"].requires_activation == "sigmoid"
     assert LOSSES["cross_entropy"].requires_activation == "softmax"
     assert LOSSES["mse"].requires_activation is None and not LOSSES["mse"].from_logits
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("name", [name for name, spec in sorted(LOSSES.items()) if spec.grad_from_output is not None])
+@pytest.mark.parametrize("scale", [1.0, 30.0, 1e200])
+def test_grad_from_the_activation_output_is_the_grad_bit_for_bit(name, reduction, scale, rng):
+    """A single pass reuses its forward's activation; training does not: both must give the same bits."""
+    spec = LOSSES[name]
+    x = rng.normal(size=(5, 3)) * scale
+    y = rng.random((5, 3))
+    a = ACTIVATIONS[spec.requires_activation].forward(x)
+    np.testing.assert_array_equal(spec.grad_from_output(a, y, reduction), spec.grad(x, y, reduction))
