@@ -78,7 +78,3 @@ class NetworkSpec(StrictModel):
     @property
     def n_out(self) -> int:
         return self.layers[-1].n_out
-
-    @property
-    def n_parameters(self) -> int:
-        return sum(l.n_out * l.n_in + l.n_out for l in self.layers)

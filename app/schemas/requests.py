@@ -43,9 +43,8 @@ def request_size(network: NetworkSpec, batch: int) -> RequestSize:
     # One pass over the validated shapes (every request reads its size twice: where it runs, and its limits).
     widths, parameters = network.n_in, 0
     for layer in network.layers:
-        n_out, n_in = len(layer.weights), len(layer.weights[0])
-        widths += n_out
-        parameters += n_out * (n_in + 1)
+        widths += layer.n_out
+        parameters += layer.n_out * (layer.n_in + 1)
     return RequestSize(len(network.layers), parameters, batch, batch * widths)
 
 
