@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 import app.main
 from app import service
 from app.api.dispatch import ComputeDispatch
+from app.api.examples import example_body
 from app.config import Settings
 from app.main import create_app
 
@@ -74,9 +75,11 @@ def _cases(seed: dict[str, Any]) -> list[tuple[str, Any, dict[str, str]]]:
     ]
 
 
-@pytest.mark.parametrize("case", range(17))
-def test_dispatched_answers_equal_fastapis(both, seed_body, case):
-    path, body, headers = _cases(seed_body)[case]
+CASES = _cases(example_body("seed"))
+
+
+@pytest.mark.parametrize("path, body, headers", CASES, ids=[f"{i}-{path}" for i, (path, _, _) in enumerate(CASES)])
+def test_dispatched_answers_equal_fastapis(both, path, body, headers):
     sent = {"content": body} if isinstance(body, bytes) else {"json": body}
     a, b = (c.post(path, headers=headers, **sent) for c in both)
     assert a.status_code == b.status_code
