@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import re
+import subprocess
+import sys
 
 import pytest
 from fastapi.testclient import TestClient
@@ -119,9 +121,6 @@ print(len(tracers))
 @pytest.mark.parametrize("setting, instrumented", [("on", True), ("off", False)])
 def test_opentelemetry_is_opt_in(setting, instrumented):
     """With an OpenTelemetry provider configured, FastAPI's native tracing runs only when the setting asks."""
-    import subprocess
-    import sys
-
     # A process of its own: OpenTelemetry's global provider can be set once per process.
     out = subprocess.run([sys.executable, "-c", OTEL_PROBE, setting], capture_output=True, text=True, check=True).stdout
     assert (int(out) > 0) == instrumented

@@ -1,3 +1,5 @@
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 
@@ -179,8 +181,6 @@ def test_a_pass_after_an_overflow_is_unaffected(rng):
 
 
 def test_threads_computing_the_same_shapes_do_not_mix(rng):
-    from concurrent.futures import ThreadPoolExecutor
-
     cases = []
     for _ in range(8):
         layers = random_layers(rng, [4, 6, 3], ["tanh", "softmax"])
