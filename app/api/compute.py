@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from app.api.body import read_body
 from app.api.json_response import JSONBody
 from app.config import Settings
+from app.api.http_errors import UnsupportedMediaType
 from app.service import estimated_work, passes
 
 P = TypeVar("P")
@@ -30,11 +31,29 @@ async def compute(
 ) -> R:
     """``finish(fn(body, settings))`` for the body read as ``model``, inline or in a worker thread
     (encoding a large answer is work too)."""
+    require_json(request)
     body = await read_body(request, model)
     settings: Settings = request.app.state.settings
     if estimated_work(body, passes(body)) <= settings.inline_work:
         return finish(fn(body, settings))
     return await anyio.to_thread.run_sync(_finish, fn, body, settings, finish)
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+def require_json(request: Request) -> None:
+    """Raise UnsupportedMediaType unless the body is declared as JSON.
+
+    A missing Content-Type is refused too: a cross-site "simple request" (a form post, or
+    fetch with ``mode: "no-cors"`` and a Blob) can only send text/plain, form encodings or
+    none, and must not be able to make a visitor's browser spend this server's CPU.
+    """
+    content_type = request.headers.get("content-type")
+    if content_type is None or not _is_json(content_type):
+        raise UnsupportedMediaType(content_type)
 
 
 def _finish(fn: Callable[[Any, Settings], Any], body: Any, settings: Settings, finish: Callable[[Any], Any]) -> Any:

@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from app.api.http_errors import UnsupportedMediaType
 from app.nn.errors import NonFiniteError
 from app.schemas.base import LOCATED_ERROR_TYPES, describe
 from app.schemas.responses import ErrorBody
@@ -25,6 +26,7 @@ error_log = logging.getLogger("backprop.error")
 # The error answers every body-taking route documents, all in the contract's shape.
 BODY_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     413: {"model": ErrorBody, "description": "Over a configured limit; `msg` names the setting that raises it."},
+    415: {"model": ErrorBody, "description": "The body is not declared as JSON (`Content-Type: application/json`)."},
     422: {"model": ErrorBody, "description": "Invalid body: `loc` points at the field, `msg` says what was expected."},
 }
 
@@ -89,6 +91,10 @@ async def _limit_exceeded(request: Request, exc: LimitExceeded) -> JSONResponse:
     return _detail(413, [{"loc": ["body", *exc.loc], "msg": exc.message, "type": "limit_exceeded"}])
 
 
+async def _unsupported_media_type(request: Request, exc: UnsupportedMediaType) -> JSONResponse:
+    return _detail(415, [{"loc": ["header", "content-type"], "msg": exc.message, "type": "unsupported_media_type"}])
+
+
 async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
     # A bug, never the client's fault: log it with its traceback, answer without details.
     error_log.error("unhandled exception", exc_info=exc, extra={"path": request.url.path})
@@ -100,4 +106,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(NonFiniteError, _non_finite)  # type: ignore[arg-type]
     app.add_exception_handler(LimitExceeded, _limit_exceeded)  # type: ignore[arg-type]
+    app.add_exception_handler(UnsupportedMediaType, _unsupported_media_type)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _internal_error)

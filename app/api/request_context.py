@@ -15,6 +15,10 @@ from app.observability import HTTP_LATENCY, HTTP_REQUESTS, request_id_var
 access_log = logging.getLogger("backprop.access")
 
 REQUEST_ID_HEADER = b"x-request-id"
+# Every answer: browsers must not guess a type other than the one declared (an SVG or a
+# JSON error quoting client input must never be run as HTML).
+NOSNIFF = (b"x-content-type-options", b"nosniff")
+NO_STORE = (b"cache-control", b"no-store")
 # A client's id is kept only if it is short and plain, so it cannot forge log lines or headers.
 _VALID_ID = re.compile(rb"[A-Za-z0-9._:\-]{1,128}")
 
@@ -31,7 +35,8 @@ def _latency(method: str, route: str):  # type: ignore[no-untyped-def]
 
 
 class RequestContext:
-    """Honours or assigns ``X-Request-ID``, returns it, logs one JSON line and counts every request."""
+    """Honours or assigns ``X-Request-ID``, returns it with the security headers every answer carries,
+    logs one JSON line and counts every request."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -50,8 +55,14 @@ class RequestContext:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (REQUEST_ID_HEADER, request_id.encode())]
+                headers = list(message.get("headers", ()))
+                headers.append((REQUEST_ID_HEADER, request_id.encode()))
+                headers.append(NOSNIFF)
+                if not any(name.lower() == b"cache-control" for name, _ in headers):
+                    # Answers are computed per request: nothing in between may keep or reuse one,
+                    # unless the route says otherwise (the playground, the spec).
+                    headers.append(NO_STORE)
+                message["headers"] = headers
             await send(message)
 
         try:

@@ -21,7 +21,10 @@ Array = np.ndarray
 
 @dataclass(frozen=True)
 class GradCheck:
-    """The verdict, the largest errors, the worst parameter (flat index) and both gradients ``[n]``."""
+    """The verdict, the largest errors, the worst parameter (flat index) and both gradients ``[n]``.
+
+    An error too large for float64 (it overflowed) is given as the largest float64, 1.797e308.
+    """
 
     passed: bool
     max_abs_error: float
@@ -59,19 +62,27 @@ def numerical_gradient(layers: Sequence[Layer], inputs: Array, targets: Array, l
     return out
 
 
+def _reportable(error: float) -> float:
+    """``error``, or the largest float64 where it overflowed."""
+    return float(min(error, np.finfo(np.float64).max))
+
+
 def compare(analytical: Array, numerical: Array, atol: float, rtol: float, layout: Layout) -> GradCheck:
     """torch.autograd.gradcheck's criterion over every parameter."""
-    diff = np.abs(analytical - numerical)
-    scale = np.abs(numerical)
-    allowed = atol + rtol * scale
-    # The worst parameter is the one furthest past (or least inside) its allowance.
-    with np.errstate(divide="ignore", invalid="ignore"):
+    # Finite gradients can still have a difference or a relative error beyond float64 (a gradient
+    # of 1e308 against -1e308, or any difference over a numerical gradient of 1e-318): those
+    # overflow to inf here and are reported as the largest float64, which JSON can carry.
+    with np.errstate(all="ignore"):
+        diff = np.abs(analytical - numerical)
+        scale = np.abs(numerical)
+        allowed = atol + rtol * scale
+        # The worst parameter is the one furthest past (or least inside) its allowance.
         ratio = np.where(allowed > 0, diff / allowed, np.where(diff > 0, np.inf, 0.0))
         rel = np.where(scale > 0, diff / scale, 0.0)
     return GradCheck(
         passed=bool((diff <= allowed).all()),
-        max_abs_error=float(diff.max(initial=0.0)),
-        max_rel_error=float(rel.max(initial=0.0)),
+        max_abs_error=_reportable(diff.max(initial=0.0)),
+        max_rel_error=_reportable(rel.max(initial=0.0)),
         worst=int(np.argmax(ratio)) if ratio.size else 0,
         analytical=analytical,
         numerical=numerical,

@@ -7,6 +7,7 @@ large dependency and its start-up time to a service that draws circles, lines an
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Sequence
 from xml.sax.saxutils import escape
 
@@ -54,7 +55,8 @@ def network_diagram(
         for j, row in enumerate(layer):
             for i, w in enumerate(row):
                 (x1, y1), (x2, y2) = pos(k, i), pos(k + 1, j)
-                stroke = 0.75 + 5.0 * abs(w) / biggest
+                # Divided first: 5 * 1e308 would overflow before the division brought it back.
+                stroke = 0.75 + 5.0 * (abs(w) / biggest)
                 colour = POSITIVE if w >= 0 else NEGATIVE
                 label = f"w = {_fmt(w)}" + (f", dL/dw = {_fmt(gradients[k][j][i])}" if gradients else "")
                 body.append(
@@ -87,6 +89,25 @@ def network_diagram(
     return _svg(width, height, body, "network diagram")
 
 
+_LOG10_MAX = math.log10(sys.float_info.max)
+
+
+def _value_range(ys: Sequence[float]) -> tuple[float, float]:
+    """The y axis's ``(lo, hi)``: the values' range, widened when they are (nearly) all equal.
+
+    Equal values get a margin of 5% of their magnitude (0.5 near zero): a fixed margin such as
+    0.5 vanishes in rounding once the value is 2**53 or more, leaving an empty range.
+    """
+    if not ys:
+        return 0.0, 1.0
+    lo, hi = min(ys), max(ys)
+    if hi / 2 - lo / 2 > 1e-12 * max(abs(lo), abs(hi), 1.0):
+        return lo, hi
+    margin = max(0.05 * max(abs(lo), abs(hi)), 0.5)
+    # lo - margin and hi + margin stay finite: |margin| <= 5% of the largest magnitude.
+    return max(lo - margin, -sys.float_info.max), min(hi + margin, sys.float_info.max)
+
+
 def loss_curve(iterations: Sequence[int], losses: Sequence[float], caption: str = "") -> str:
     """A line chart of ``losses`` against ``iterations`` with labelled axes (log scale when the loss spans decades)."""
     width, height = 640.0, 360.0
@@ -95,9 +116,7 @@ def loss_curve(iterations: Sequence[int], losses: Sequence[float], caption: str 
     spread = max(losses) / min(losses) if losses and positive and min(losses) > 0 else 1.0
     log = positive and spread > 100
     ys = [math.log10(v) for v in losses] if log else list(losses)
-    lo, hi = (min(ys), max(ys)) if ys else (0.0, 1.0)
-    if hi - lo < 1e-300:
-        lo, hi = lo - 0.5, hi + 0.5
+    lo, hi = _value_range(ys)
     x_lo, x_hi = (iterations[0], iterations[-1]) if iterations else (0, 1)
     x_hi = x_hi if x_hi > x_lo else x_lo + 1
 
@@ -105,15 +124,16 @@ def loss_curve(iterations: Sequence[int], losses: Sequence[float], caption: str 
         return left + (i - x_lo) / (x_hi - x_lo) * (width - left - right)
 
     def sy(v: float) -> float:
-        return top + (hi - v) / (hi - lo) * (height - top - bottom)
+        # Halves, so that neither difference overflows when the losses span most of float64's range.
+        return top + (hi / 2 - v / 2) / (hi / 2 - lo / 2) * (height - top - bottom)
 
     body = [
         f"<line x1='{left}' y1='{height - bottom}' x2='{width - right}' y2='{height - bottom}' stroke='#111827'/>",
         f"<line x1='{left}' y1='{top}' x2='{left}' y2='{height - bottom}' stroke='#111827'/>",
     ]
     for t in range(5):
-        v = lo + (hi - lo) * t / 4
-        shown = 10**v if log else v
+        v = lo + (hi / 2 - lo / 2) * (t / 2)
+        shown = 10 ** min(v, _LOG10_MAX) if log else v
         body.append(
             f"<text x='{left - 6}' y='{sy(v) + 4:.1f}' font-size='11' text-anchor='end' fill='#374151' {FONT}>{escape(_fmt(shown))}</text>"
             f"<line x1='{left}' y1='{sy(v):.1f}' x2='{width - right}' y2='{sy(v):.1f}' stroke='#e5e7eb'/>"

@@ -193,13 +193,16 @@ def test_raw_bodies(client, path, case_id, raw, status):
 
 def test_wrong_content_type_is_named(client, seed_loss_body):
     r = client.post("/v1/loss", content=json.dumps(seed_loss_body), headers={"content-type": "text/plain"})
-    assert r.status_code == 422
-    assert "application/json" in r.json()["detail"][0]["msg"]
+    assert r.status_code == 415
+    (entry,) = r.json()["detail"]
+    assert entry["loc"] == ["header", "content-type"] and entry["type"] == "unsupported_media_type"
+    assert "application/json" in entry["msg"] and "'text/plain'" in entry["msg"]
 
 
-def test_missing_content_type_is_read_as_json(client, seed_loss_body):
+def test_missing_content_type_is_refused(client, seed_loss_body):
     r = client.post("/v1/loss", content=json.dumps(seed_loss_body))
-    assert r.status_code == 200
+    assert r.status_code == 415
+    assert "no Content-Type" in r.json()["detail"][0]["msg"]
 
 
 def test_server_stays_healthy_after_the_table(client, seed_body):

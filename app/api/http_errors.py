@@ -1,0 +1,23 @@
+"""Exceptions raised by the HTTP layer itself (not by validation or the engine), each with its status.
+
+``app.api.errors`` maps them to the contract's error body.
+"""
+
+from __future__ import annotations
+
+# Client input quoted in a message is cut to this many characters.
+QUOTE_LIMIT = 80
+
+
+def quoted(text: str, limit: int = QUOTE_LIMIT) -> str:
+    """``text`` cut to ``limit`` characters (with an ellipsis), for quoting client input."""
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+class UnsupportedMediaType(Exception):
+    """A POST whose Content-Type is not JSON (415)."""
+
+    def __init__(self, content_type: str | None) -> None:
+        found = "no Content-Type" if content_type is None else f"Content-Type {quoted(content_type)!r}"
+        self.message = f"the body must be JSON sent with Content-Type: application/json, but the request has {found}"
+        super().__init__(self.message)

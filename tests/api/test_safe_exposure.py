@@ -1,0 +1,119 @@
+"""Issue 11's attack table as regressions (the in-process rows; live-server rows are in test_server.py
+and test_hostile_bodies.py)."""
+
+from __future__ import annotations
+
+import json
+import math
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from app.observability import PARAMETERS_PROCESSED
+from tests.api.test_validation_errors import strict_json
+
+COMPUTE_PATHS = ["/v1/forward", "/v1/loss", "/v1/gradients", "/v1/gradcheck", "/v1/explain", "/v1/train", "/v1/train/plot", "/v1/diagram"]
+
+
+def _processed() -> float:
+    return PARAMETERS_PROCESSED._value.get()
+
+
+@pytest.mark.parametrize("path", COMPUTE_PATHS)
+@pytest.mark.parametrize(
+    "content_type",
+    [None, "text/plain", "text/plain;charset=UTF-8", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"],
+)
+def test_cross_site_simple_requests_compute_nothing(client, seed_body, path, content_type):
+    # What a page on another site can send without a CORS preflight: a Blob or a form.
+    before = _processed()
+    headers = {} if content_type is None else {"content-type": content_type}
+    r = client.post(path, content=json.dumps(seed_body), headers=headers)
+    assert r.status_code == 415, r.text
+    (entry,) = strict_json(r.text)["detail"]
+    assert entry["loc"] == ["header", "content-type"] and entry["type"] == "unsupported_media_type"
+    assert _processed() == before
+
+
+def test_json_variants_are_accepted(client, seed_loss_body):
+    for content_type in ("application/json", "application/json; charset=utf-8", "application/merge-patch+json"):
+        r = client.post("/v1/loss", content=json.dumps(seed_loss_body), headers={"content-type": content_type})
+        assert r.status_code == 200, content_type
+
+
+def test_a_long_content_type_is_quoted_only_in_part(client, seed_loss_body):
+    r = client.post("/v1/loss", content=json.dumps(seed_loss_body), headers={"content-type": "text/" + "x" * 10_000})
+    assert r.status_code == 415 and len(r.text) < 400
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/v1/examples/seed", "/playground", "/metrics", "/openapi.json", "/nowhere"])
+def test_every_answer_says_nosniff(client, path):
+    r = client.get(path)
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert "cache-control" in r.headers
+
+
+def test_computed_answers_are_not_stored(client, seed_loss_body):
+    r = client.post("/v1/gradients", json=seed_loss_body)
+    assert r.headers["cache-control"] == "no-store" and r.headers["x-content-type-options"] == "nosniff"
+
+
+def test_playground_has_a_strict_policy_that_still_runs_its_own_code(client):
+    r = client.get("/playground")
+    csp = dict(part.strip().split(" ", 1) for part in r.headers["content-security-policy"].split(";"))
+    assert csp["default-src"] == "'none'" and csp["frame-ancestors"] == "'none'" and csp["connect-src"] == "'self'"
+    assert "unsafe-inline" not in r.headers["content-security-policy"]
+    assert r.headers["x-frame-options"] == "DENY"
+    # The page's one inline script and style are allowed by their hashes.
+    assert csp["script-src"].count("'sha256-") == r.text.count("<script>") >= 1
+    assert csp["style-src"].count("'sha256-") == r.text.count("<style>") >= 1
+
+
+def _finite_attributes(svg: str) -> None:
+    for element in ET.fromstring(svg).iter():
+        for name, value in element.attrib.items():
+            assert "inf" not in value.lower() and "nan" not in value.lower(), (element.tag, name, value)
+            for token in value.replace(",", " ").split():
+                try:
+                    assert math.isfinite(float(token)), (name, value)
+                except ValueError:
+                    pass
+
+
+def test_plot_of_equal_losses_beyond_2_53(client):
+    body = {
+        "network": {"layers": [{"weights": [[0.0]], "biases": [1e8]}]},
+        "inputs": [[0.0]],
+        "targets": [[0.0]],
+        "loss": "mse",
+        "optimizer": {"name": "sgd", "learning_rate": 0.1},
+        "iterations": 1,
+    }
+    r = client.post("/v1/train/plot", json=body)
+    assert r.status_code == 200, r.text
+    _finite_attributes(r.text)
+    for biases in ([1e150], [1.3e154]):  # losses of 1e300 and near float64's largest
+        body["network"]["layers"][0]["biases"] = biases
+        r = client.post("/v1/train/plot", json={**body, "iterations": 3})
+        assert r.status_code == 200, r.text
+        _finite_attributes(r.text)
+
+
+def test_gradcheck_relative_error_that_overflows_is_a_number(client):
+    body = {
+        "network": {"layers": [{"weights": [[0.5]], "biases": [0.1], "activation": "tanh"}]},
+        "inputs": [[1.0]],
+        "targets": [[1e-10]],
+        "loss": "mse",
+        "epsilon": 8e307,
+    }
+    r = client.post("/v1/gradcheck", json=body)
+    assert r.status_code == 200
+    answer = strict_json(r.text)
+    assert answer["max_rel_error"] == 1.7976931348623157e308 and answer["passed"] is False
+
+
+def test_diagram_of_huge_weights_is_valid_svg(client):
+    r = client.post("/v1/diagram", json={"network": {"layers": [{"weights": [[1e308, -1.7976931348623157e308], [5e-324, 0.0]]}]}})
+    assert r.status_code == 200
+    _finite_attributes(r.text)
