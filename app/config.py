@@ -59,8 +59,11 @@ class Settings(BaseSettings):
     )
     max_diagram_units: int = Field(default=64, ge=1, description="Most neurons in one column of a /v1/diagram picture.")
     max_diagram_edges: int = Field(default=4096, ge=1, description="Most weights (edges) in one /v1/diagram picture.")
-    max_trace_values: int = Field(
-        default=5_000_000, ge=1, description="Most numbers in one training trace (recorded iterations x values each)."
+    max_output_values: int = Field(
+        default=4_000_000,
+        ge=1,
+        description="Most numbers in one answer (forward's activations, a trace, gradients, an explanation's "
+        "numbers, a plot's points), checked before the work; ~14-30 bytes each as JSON.",
     )
 
 

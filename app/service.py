@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from app.config import Settings
-from app.nn.explain import explain, explanation_steps
+from app.nn.explain import explain, explanation_size, explanation_steps
 from app.nn.gradcheck import gradcheck
 from app.nn.network import Forward, Layer, Layout, evaluate, forward
 from app.render.svg import loss_curve, network_diagram
@@ -86,13 +86,13 @@ def _check_trace(req: TrainRequest, settings: Settings) -> None:
     per_entry += s.parameters if "gradients" in req.record else 0
     per_entry += s.parameters if "network" in req.record else 0
     entries = recorded_count(req.iterations, req.record_every)
-    _check(
-        entries * per_entry,
-        settings.max_trace_values,
-        ("record",),
-        "the number of values in the trace (recorded iterations x values recorded each)",
-        "max_trace_values",
-    )
+    _check_output(entries * per_entry, settings, ("record",), "the trace (recorded iterations x values recorded each)")
+
+
+def _check_output(values: int, settings: Settings, loc: tuple[str | int, ...], what: str) -> None:
+    """The answer's size is a limit like the others, checked before the work that would produce it:
+    a small body can ask for a very large answer (a forward pass over 100,000 rows of a wide layer)."""
+    _check(values, settings.max_output_values, loc, f"the number of values in the answer, {what},", "max_output_values")
 
 
 # -- schemas -> arrays ---------------------------------------------------------------------
@@ -166,6 +166,14 @@ def _layers_out(fwd: Forward) -> list[Payload]:
 def run_forward(req: ForwardRequest, settings: Settings) -> Payload:
     """The ForwardResponse payload."""
     check_limits(req, settings)
+    s = req.size
+    # Every layer's pre-activation and activation, and the output again.
+    _check_output(
+        s.batch * (2 * (s.widths - req.network.n_in) + req.network.n_out),
+        settings,
+        ("inputs",),
+        "batch x (2 x the sum of layer widths + output width)",
+    )
     fwd = forward(to_layers(req.network), _matrix(req.inputs))
     record_work(req.size.parameters)
     return {"output": _matrix_out(fwd.output), "layers": _layers_out(fwd)}
@@ -174,6 +182,7 @@ def run_forward(req: ForwardRequest, settings: Settings) -> Payload:
 def run_loss(req: LossRequest, settings: Settings) -> Payload:
     """The LossResponse payload."""
     check_limits(req, settings)
+    _check_output(req.size.batch * req.network.n_out + 1, settings, ("inputs",), "the output (batch x output width)")
     ev = evaluate(
         to_layers(req.network), _matrix(req.inputs), _matrix(req.targets), req.loss, req.reduction, gradients=False
     )
@@ -184,6 +193,8 @@ def run_loss(req: LossRequest, settings: Settings) -> Payload:
 def run_gradients(req: LossRequest, settings: Settings) -> Payload:
     """The GradientsResponse payload."""
     check_limits(req, settings)
+    s = req.size
+    _check_output(s.batch * req.network.n_out + 1 + s.parameters, settings, ("inputs",), "the output and a gradient per parameter")
     ev = evaluate(to_layers(req.network), _matrix(req.inputs), _matrix(req.targets), req.loss, req.reduction)
     assert ev.gradient is not None
     record_work(req.size.parameters)
@@ -207,6 +218,7 @@ def passes(req: ForwardRequest) -> int:
 def run_gradcheck(req: GradcheckRequest, settings: Settings) -> Payload:
     """The GradcheckResponse payload."""
     check_limits(req, settings, iterations=gradcheck_passes(req))
+    _check_output(2 * req.size.parameters + 8, settings, ("network",), "two gradients per parameter")
     result = gradcheck(
         to_layers(req.network), _matrix(req.inputs), _matrix(req.targets), req.loss, req.reduction,
         epsilon=req.epsilon, atol=req.atol, rtol=req.rtol,
@@ -240,6 +252,12 @@ def run_explain(req: ExplainRequest, settings: Settings) -> Payload:
         ("parameter",),
         "the number of steps in this derivation (samples x units between the output and the parameter)",
         "max_explain_steps",
+    )
+    _check_output(
+        explanation_size(shapes, req.size.batch, p.layer),
+        settings,
+        ("parameter",),
+        "the numbers of every step and every line of the derivation",
     )
     e = explain(to_layers(req.network), _matrix(req.inputs), _matrix(req.targets), req.loss, req.reduction, p.layer, p.kind, p.index)
     record_work(req.size.parameters)
@@ -297,6 +315,7 @@ def run_diagram(req: DiagramRequest, settings: Settings) -> str:
 
 def run_train_plot(req: TrainRequest, settings: Settings) -> str:
     """The loss curve of the recorded iterations of a training, as SVG."""
+    _check_output(2 * recorded_count(req.iterations, req.record_every), settings, ("iterations",), "the plotted points")
     layout, chunks = _start(req.model_copy(update={"record": []}), settings)
     iterations: list[int] = []
     losses: list[float] = []

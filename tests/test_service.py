@@ -36,7 +36,7 @@ def train_body(**overrides) -> dict:
         ({"max_activations": 5}, train_body(inputs=[[1.0]] * 3, targets=[[0.0]] * 3), ["body", "inputs"], "BACKPROP_MAX_ACTIVATIONS"),
         ({"max_iterations": 10}, train_body(iterations=11), ["body", "iterations"], "BACKPROP_MAX_ITERATIONS"),
         ({"max_work": 1e5}, train_body(iterations=11), ["body"], "BACKPROP_MAX_WORK"),
-        ({"max_trace_values": 20}, train_body(iterations=11, record=["network"]), ["body", "record"], "BACKPROP_MAX_TRACE_VALUES"),
+        ({"max_output_values": 20}, train_body(iterations=11, record=["network"]), ["body", "record"], "BACKPROP_MAX_OUTPUT_VALUES"),
     ],
 )
 def test_limit_errors_name_the_setting(make_client, settings, body, loc, setting):
@@ -49,7 +49,7 @@ def test_limit_errors_name_the_setting(make_client, settings, body, loc, setting
 
 def test_just_under_the_limits_is_accepted(make_client):
     body = train_body(iterations=10, record=["network"])
-    client = make_client(max_iterations=10, max_work=10 * LAYER_WORK_FLOOR, max_trace_values=10 * 3)
+    client = make_client(max_iterations=10, max_work=10 * LAYER_WORK_FLOOR, max_output_values=10 * 3)
     assert client.post("/v1/train", json=body).status_code == 200
 
 

@@ -37,6 +37,7 @@ class RequestSize:
     parameters: int
     batch: int
     activations: int  # batch x (inputs + every layer's outputs): the values one forward pass holds
+    widths: int  # inputs + every layer's outputs
 
 
 def request_size(network: NetworkSpec, batch: int) -> RequestSize:
@@ -45,7 +46,7 @@ def request_size(network: NetworkSpec, batch: int) -> RequestSize:
     for layer in network.layers:
         widths += layer.n_out
         parameters += layer.n_out * (layer.n_in + 1)
-    return RequestSize(len(network.layers), parameters, batch, batch * widths)
+    return RequestSize(len(network.layers), parameters, batch, batch * widths, widths)
 
 
 class ForwardRequest(StrictModel):

@@ -117,3 +117,72 @@ def test_diagram_of_huge_weights_is_valid_svg(client):
     r = client.post("/v1/diagram", json={"network": {"layers": [{"weights": [[1e308, -1.7976931348623157e308], [5e-324, 0.0]]}]}})
     assert r.status_code == 200
     _finite_attributes(r.text)
+
+
+def _limit_error(r) -> dict:
+    assert r.status_code == 413, r.text[:300]
+    (entry,) = strict_json(r.text)["detail"]
+    assert entry["type"] == "limit_exceeded" and "BACKPROP_MAX_OUTPUT_VALUES" in entry["msg"]
+    return entry
+
+
+def test_a_forward_answer_larger_than_the_limit_is_refused_before_the_work(client):
+    # The table's row: a 498-wide tanh layer over 100,000 input rows answered 1,384 MB.
+    body = {"network": {"layers": [{"weights": [[0.1]] * 498, "activation": "tanh"}]}, "inputs": [[0.5]] * 100_000}
+    before = _processed()
+    entry = _limit_error(client.post("/v1/forward", json=body))
+    assert entry["loc"] == ["body", "inputs"] and "149,400,000" in entry["msg"]
+    assert _processed() == before
+
+
+def test_forward_output_counts_every_layer_twice_and_the_output(make_client):
+    body = {"network": {"layers": [{"weights": [[0.1]] * 3}, {"weights": [[0.1] * 3] * 2}]}, "inputs": [[0.5]] * 4}
+    exact = 4 * (2 * (3 + 2) + 2)
+    assert make_client(max_output_values=exact).post("/v1/forward", json=body).status_code == 200
+    _limit_error(make_client(max_output_values=exact - 1).post("/v1/forward", json=body))
+
+
+def _wide_explain_body(width: int, batch: int) -> dict:
+    layers = [
+        {"weights": [[0.01]] * width, "activation": "tanh"},
+        {"weights": [[0.01] * width] * width, "activation": "tanh"},
+        {"weights": [[0.01] * width], "activation": "sigmoid"},
+    ]
+    return {
+        "network": {"layers": layers},
+        "inputs": [[0.5]] * batch,
+        "targets": [[1.0]] * batch,
+        "loss": "binary_cross_entropy",
+        "parameter": {"layer": 0, "kind": "weights", "index": [0, 0]},
+    }
+
+
+def test_the_table_explanation_is_over_the_default_limit():
+    # The table's row: ~8,400 steps through two 1,400-wide layers answered 217 MB from 9.4 MB.
+    from app.config import Settings
+    from app.nn.explain import explanation_size, explanation_steps
+
+    shapes = [(1400, 1), (1400, 1400), (1400, 1400), (1, 1400)]
+    assert 8_400 <= explanation_steps(shapes, 3, 0) <= Settings().max_explain_steps
+    assert explanation_size(shapes, 3, 0) > 5 * Settings().max_output_values
+
+
+def test_explanation_size_bounds_the_answer_and_is_checked(make_client):
+    body = _wide_explain_body(width=40, batch=3)
+    r = make_client().post("/v1/explain", json=body)
+    assert r.status_code == 200
+    numbers = len(__import__("re").findall(r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?", r.text))
+    from app.nn.explain import explanation_size
+
+    estimate = explanation_size([(40, 1), (40, 40), (1, 40)], 3, 0)
+    # The estimate is an upper bound of the same order as what is written.
+    assert numbers / 4 < estimate and numbers <= 2 * estimate, (numbers, estimate)
+    entry = _limit_error(make_client(max_output_values=estimate - 1).post("/v1/explain", json=body))
+    assert entry["loc"] == ["body", "parameter"]
+
+
+def test_a_long_recorded_trace_is_refused_before_training(make_client, seed_body):
+    # The table's row: 100,000 seed iterations recording everything answered 61.5 MB from 478 B.
+    body = {**seed_body, "iterations": 100_000, "record": ["output", "gradients", "network"]}
+    entry = _limit_error(make_client(max_output_values=1_000_000).post("/v1/train", json=body))
+    assert entry["loc"] == ["body", "record"] and "2,000,000" in entry["msg"]
