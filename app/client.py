@@ -11,7 +11,8 @@
 Arguments are the request body's fields, as plain lists, numpy arrays or the service's
 own pydantic models; results are the service's response models. A 422 raises
 ``ValidationFailed``, a 413 ``LimitExceeded``, a 404 ``NotFound``. Connection failures,
-timeouts and 500/502/503/504 answers are retried with exponential backoff (every
+timeouts and 500/502/503/504 answers are retried with exponential backoff, or after the
+answer's ``Retry-After`` when it gives one (every
 endpoint is a pure computation, so a repeated request is safe), then raise
 ``ServiceUnavailable``.
 """
@@ -19,7 +20,10 @@ endpoint is a pure computation, so a repeated request is safe), then raise
 from __future__ import annotations
 
 import asyncio
+import datetime
+import email.utils
 import json
+import math
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, TypeVar
@@ -123,8 +127,11 @@ class _Options:
     def __init__(self, base_url: str, timeout: float, retries: int, backoff: float) -> None:
         self.base_url, self.timeout, self.retries, self.backoff = base_url.rstrip("/"), timeout, retries, backoff
 
-    def delay(self, attempt: int) -> float:
-        return self.backoff * 2**attempt
+    def delay(self, attempt: int, response: httpx.Response | None = None) -> float:
+        """Seconds before the next attempt: the answer's ``Retry-After`` when it gives one (a 503 from
+        an overloaded worker says when it expects room), else ``backoff * 2**attempt``."""
+        after = _retry_after(response.headers.get("retry-after")) if response is not None else None
+        return after if after is not None else self.backoff * 2**attempt
 
     def build(self, http: httpx.Client | httpx.AsyncClient, method: str, path: str, body: dict[str, Any] | None, headers: dict[str, str] | None) -> httpx.Request:
         content = None if body is None else json.dumps(jsonable(body)).encode()
@@ -132,6 +139,25 @@ class _Options:
 
     def gave_up(self, method: str, path: str, failure: str) -> ServiceUnavailable:
         return ServiceUnavailable(f"{method} {path} failed {self.retries + 1} times; last: {failure}")
+
+
+# A server's Retry-After is honoured up to this many seconds.
+MAX_RETRY_AFTER = 60.0
+
+
+def _retry_after(value: str | None) -> float | None:
+    """``Retry-After`` (seconds, or an HTTP date) as seconds from now, at most MAX_RETRY_AFTER; None if absent or unreadable."""
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = (when - datetime.datetime.now(datetime.timezone.utc)).total_seconds()
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER) if math.isfinite(seconds) else None
 
 
 def _retry_reason(response: httpx.Response) -> str | None:
@@ -167,6 +193,7 @@ class BackpropClient:
         request = self._options.build(self._http, method, path, body, headers)
         failure = ""
         for attempt in range(self._options.retries + 1):
+            response: httpx.Response | None = None
             try:
                 response = self._http.send(request, stream=stream)
             except httpx.TransportError as exc:
@@ -177,7 +204,7 @@ class BackpropClient:
                 failure = reason
                 response.close()
             if attempt < self._options.retries:
-                time.sleep(self._options.delay(attempt))
+                time.sleep(self._options.delay(attempt, response))
         raise self._options.gave_up(method, path, failure)
 
     def _post(self, path: str, body: dict[str, Any], model: type[M] | None) -> Any:
@@ -269,6 +296,7 @@ class AsyncBackpropClient:
         request = self._options.build(self._http, method, path, body, headers)
         failure = ""
         for attempt in range(self._options.retries + 1):
+            response: httpx.Response | None = None
             try:
                 response = await self._http.send(request, stream=stream)
             except httpx.TransportError as exc:
@@ -279,7 +307,7 @@ class AsyncBackpropClient:
                 failure = reason
                 await response.aclose()
             if attempt < self._options.retries:
-                await asyncio.sleep(self._options.delay(attempt))
+                await asyncio.sleep(self._options.delay(attempt, response))
         raise self._options.gave_up(method, path, failure)
 
     async def _post(self, path: str, body: dict[str, Any], model: type[M] | None) -> Any:

@@ -40,6 +40,28 @@ class Settings(BaseSettings):
         "process configures; off by default, as asking whether one is configured costs every request ~4 us.",
     )
 
+    max_inflight_work: float = Field(
+        # About a second of the slowest kind of work (tiny networks run ~1.5e9 units a second):
+        # computations share one interpreter, so more at once only makes each of them later.
+        default=2e9,
+        gt=0,
+        description="Most estimated work (the unit of max_work) one worker computes at once; beyond it, "
+        "503 with Retry-After at once. A request is always admitted by an idle worker.",
+    )
+    switch_interval_ms: float = Field(
+        default=1.0,
+        ge=0,
+        description="How often (ms) a computing thread hands the interpreter to the event loop "
+        "(sys.setswitchinterval; Python's default is 5, 0 keeps it). Shorter keeps small requests and "
+        "refusals prompt while computations run.",
+    )
+    max_inflight_memory: int = Field(
+        default=512 * 1024 * 1024,
+        ge=1,
+        description="Most estimated bytes the computations of one worker hold at once; beyond it, 503 with "
+        "Retry-After. Keep workers x this (plus ~100 MB each) within the memory the deployment gives.",
+    )
+
     max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1, description="Largest request body, in bytes.")
     max_parameters: int = Field(default=2_000_000, ge=1, description="Most weights and biases in one network.")
     max_layers: int = Field(default=1_000, ge=1, description="Most layers in one network.")

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import sys
+
 from fastapi import FastAPI
 
 from app import __version__
+from app.api.admission import Admission
 from app.api.body_limit import BodySizeLimit
 from app.api.dispatch import ComputeDispatch, post_routes
 from app.api.errors import install_error_handlers
@@ -25,6 +28,8 @@ the `seed` example (a 2-2-1 network from a blog post that hand-codes backprop).
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    if settings.switch_interval_ms:
+        sys.setswitchinterval(settings.switch_interval_ms / 1000)
     lean_log_records()
     app = FastAPI(
         title="backprop-api",
@@ -35,6 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         telemetry=None if settings.opentelemetry else {"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
+    app.state.admission = Admission(settings.max_inflight_work, settings.max_inflight_memory)
     compute_routers = [module.router for module in (forward, loss, gradients, gradcheck, explain, train, diagram)]
     for router in (*compute_routers, examples.router, health.router, metrics.router, playground.router):
         app.include_router(router)
@@ -45,7 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     routes = post_routes(route for router in compute_routers for route in router.routes)
     app.add_middleware(ComputeDispatch, routes=routes, handlers=app.exception_handlers)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(RequestContext)
+    app.add_middleware(RequestContext, post_routes=routes.keys())
     return app
 
 

@@ -5,12 +5,15 @@ Limits are checked here, before any numpy work, from the validated request's siz
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from contextvars import ContextVar
 from typing import Any
 
 import numpy as np
 
 from app.config import Settings
+from app.nn.errors import Stopped
 from app.nn.explain import explain, explanation_size, explanation_steps
 from app.nn.gradcheck import gradcheck
 from app.nn.network import Forward, Layer, Layout, evaluate, forward
@@ -29,6 +32,22 @@ from app.schemas.requests import (
     SGDConfig,
     TrainRequest,
 )
+
+# The running request's "stop" flag, set by the HTTP layer when its client goes away; long
+# computations ask it between chunks of work and raise Stopped. A ContextVar, because worker
+# threads run in a copy of the caller's context (anyio.to_thread), so each request sees its own.
+stop_flag: ContextVar[threading.Event | None] = ContextVar("stop_flag", default=None)
+
+
+def should_stop() -> bool:
+    flag = stop_flag.get()
+    return flag is not None and flag.is_set()
+
+
+def _stop_point() -> None:
+    if should_stop():
+        raise Stopped
+
 
 # Each layer costs a fixed amount of Python and numpy call overhead per iteration however
 # small it is; counting it as this many multiply-adds keeps deep, tiny networks from
@@ -221,7 +240,7 @@ def run_gradcheck(req: GradcheckRequest, settings: Settings) -> Payload:
     _check_output(2 * req.size.parameters + 8, settings, ("network",), "two gradients per parameter")
     result = gradcheck(
         to_layers(req.network), _matrix(req.inputs), _matrix(req.targets), req.loss, req.reduction,
-        epsilon=req.epsilon, atol=req.atol, rtol=req.rtol,
+        epsilon=req.epsilon, atol=req.atol, rtol=req.rtol, should_stop=should_stop,
     )
     record_work(req.size.parameters, gradcheck_passes(req))
     layer, kind, index = result.layout.locate(result.worst)
@@ -321,6 +340,7 @@ def run_train_plot(req: TrainRequest, settings: Settings) -> str:
     losses: list[float] = []
     summary: Payload = {}
     for item in chunks:
+        _stop_point()
         if isinstance(item, TraceChunk):
             iterations.extend(item.iterations.tolist())
             losses.extend(item.losses.tolist())
@@ -384,6 +404,7 @@ def run_train(req: TrainRequest, settings: Settings) -> Payload:
     trace: list[Payload] = []
     summary: Payload = {}
     for item in chunks:
+        _stop_point()
         if isinstance(item, TraceChunk):
             trace.extend(trace_entries(layout, item))
         else:
@@ -406,6 +427,20 @@ def stream_train(req: TrainRequest, settings: Settings) -> Iterator[list[Payload
                 yield [_summary(layout, item, req)]
 
     return entries()
+
+
+# Bytes per value held while computing: a forward pass keeps pre-activations, activations and
+# deltas in the workspace (and one more copy per answer); parameters live as the network,
+# the gradient, two optimizer states and two history rows while training.
+BYTES_PER_ACTIVATION = 8 * 4
+BYTES_PER_PARAMETER = 8 * 8
+
+
+def estimated_memory(req: ForwardRequest) -> int:
+    """Bytes ``req``'s computation holds at its peak, roughly (admission control's estimate; the
+    answer's own size is bounded separately by BACKPROP_MAX_OUTPUT_VALUES)."""
+    s = req.size
+    return s.activations * BYTES_PER_ACTIVATION + s.parameters * BYTES_PER_PARAMETER
 
 
 def estimated_work(req: ForwardRequest, iterations: int = 1) -> int:

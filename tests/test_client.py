@@ -157,3 +157,53 @@ def test_sync_client_streams_from_a_live_server(tmp_path, seed_body):
         assert isinstance(items[-1], TrainSummary) and items[-1].status == "completed"
         with pytest.raises(ValidationFailed):
             client.loss(network=seed_body["network"], inputs=[[1.0]], targets=[[1.0]], loss="mse")
+
+
+class Busy(Flaky):
+    """503 with ``Retry-After: 2`` to the first request, then the real app."""
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and self.calls < self.failures:
+            self.calls += 1
+            headers = [(b"content-type", b"application/json"), (b"retry-after", b"2")]
+            await send({"type": "http.response.start", "status": 503, "headers": headers})
+            await send({"type": "http.response.body", "body": b'{"detail": []}'})
+            return
+        await self.app(scope, receive, send)
+
+
+def test_clients_wait_as_long_as_retry_after_says(monkeypatch):
+    waits: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    monkeypatch.setattr("app.client.time.sleep", waits.append)
+    monkeypatch.setattr("app.client.asyncio.sleep", fake_sleep)
+    sync_app = Busy(failures=1)
+    client = BackpropClient("http://test", transport=httpx.MockTransport(lambda request: _busy_then_ok(request, sync_app)), backoff=0.001)
+    assert client.health()["status"] == "ok"
+
+    async def scenario():
+        async with AsyncBackpropClient("http://test", transport=httpx.ASGITransport(app=Busy(failures=1)), backoff=0.001) as c:
+            assert (await c.health())["status"] == "ok"
+
+    run(scenario())
+    assert waits == [2.0, 2.0]
+
+
+def _busy_then_ok(request: httpx.Request, state: Busy) -> httpx.Response:
+    if state.calls < state.failures:
+        state.calls += 1
+        return httpx.Response(503, headers={"retry-after": "2"}, json={"detail": []})
+    return httpx.Response(200, json={"status": "ok"})
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [("3", 3.0), ("0", 0.0), ("-5", 0.0), ("1e9", 60.0), ("soon", None), ("nan", None), (None, None), ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0)],
+)
+def test_retry_after_values(value, expected):
+    from app.client import _retry_after
+
+    assert _retry_after(value) == expected

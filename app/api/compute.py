@@ -3,7 +3,9 @@
 Where the numpy work runs is chosen by its estimated work. Small requests (the seed
 network, a few iterations) run on the event loop: a thread hop costs more than their
 whole computation. Anything larger runs in a worker thread, so ``/healthz`` and small
-requests keep answering while it computes.
+requests keep answering while it computes. Those are admitted first (app.api.admission:
+503 with Retry-After beyond the worker's bounds) and stop, between chunks of work, when
+their client disconnects.
 """
 
 from __future__ import annotations
@@ -11,15 +13,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import threading
+
+import anyio
 import anyio.to_thread
-from fastapi import Request
+from fastapi import Request, Response
+from starlette.types import Receive, Scope, Send
 from pydantic import BaseModel
 
+from app.api.admission import Admission, Ticket
 from app.api.body import read_body
+from app.api.http_errors import UnsupportedMediaType
 from app.api.json_response import JSONBody
 from app.config import Settings
-from app.api.http_errors import UnsupportedMediaType
-from app.service import estimated_work, passes
+from app.nn.errors import Stopped
+from app.service import estimated_memory, estimated_work, passes, stop_flag
 
 P = TypeVar("P")
 R = TypeVar("R")
@@ -34,9 +42,78 @@ async def compute(
     require_json(request)
     body = await read_body(request, model)
     settings: Settings = request.app.state.settings
-    if estimated_work(body, passes(body)) <= settings.inline_work:
+    work = estimated_work(body, passes(body))
+    if work <= settings.inline_work:
         return finish(fn(body, settings))
-    return await anyio.to_thread.run_sync(_finish, fn, body, settings, finish)
+    admission: Admission = request.app.state.admission
+    ticket = admission.admit(work, estimated_memory(body))
+    try:
+        result = await _watching_disconnect(request, fn, body, settings, finish)
+    except BaseException:
+        ticket.release()
+        raise
+    # Held until the answer is sent: a stream computes as it is sent, and a JSON answer's bytes
+    # are memory until then.
+    return Admitted(result, ticket)  # type: ignore[return-value]
+
+
+async def _watching_disconnect(
+    request: Request, fn: Callable[[Any, Settings], Any], body: Any, settings: Settings, finish: Callable[[Any], Any]
+) -> Any:
+    """``finish(fn(body, settings))`` in a worker thread, asked to stop (service.stop_flag) as soon as
+    the client disconnects; returns ``ClientGone()`` then, which sends nothing."""
+    flag = threading.Event()
+    token = stop_flag.set(flag)  # the worker thread runs in a copy of this context
+    try:
+        error: Exception | None = None
+        async with anyio.create_task_group() as group:
+            group.start_soon(_set_on_disconnect, request, flag)
+            try:
+                result = await anyio.to_thread.run_sync(_finish, fn, body, settings, finish)
+            except Stopped:
+                result = ClientGone()
+            except Exception as exc:  # raised below, outside the task group (which would wrap it)
+                error = exc
+            group.cancel_scope.cancel()
+    finally:
+        stop_flag.reset(token)
+    if flag.is_set():
+        return ClientGone()
+    if error is not None:
+        raise error
+    return result
+
+
+async def _set_on_disconnect(request: Request, flag: threading.Event) -> None:
+    # The body has been read, so the next message the server has for us is the disconnect.
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+    flag.set()
+
+
+class ClientGone(Response):
+    """The answer to a client that has gone: nothing is sent (logged and counted as 499)."""
+
+    def __init__(self) -> None:
+        super().__init__(status_code=499)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        return None
+
+
+class Admitted(Response):
+    """``inner``, sent as it is; the admission ticket is given back once it has been sent (or failed)."""
+
+    def __init__(self, inner: Response, ticket: Ticket) -> None:
+        self.inner, self.ticket = inner, ticket
+        self.status_code, self.background = inner.status_code, None
+        self.raw_headers = inner.raw_headers
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self.inner(scope, receive, send)
+        finally:
+            self.ticket.release()
 
 
 def _is_json(content_type: str) -> bool:

@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from app.api.admission import Overloaded
 from app.api.http_errors import UnsupportedMediaType
 from app.nn.errors import NonFiniteError
 from app.schemas.base import LOCATED_ERROR_TYPES, describe
@@ -28,6 +29,11 @@ BODY_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     413: {"model": ErrorBody, "description": "Over a configured limit; `msg` names the setting that raises it."},
     415: {"model": ErrorBody, "description": "The body is not declared as JSON (`Content-Type: application/json`)."},
     422: {"model": ErrorBody, "description": "Invalid body: `loc` points at the field, `msg` says what was expected."},
+    503: {
+        "model": ErrorBody,
+        "description": "This worker is at its bound of admitted work; `Retry-After` says when to try again.",
+        "headers": {"Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "integer"}}},
+    },
 }
 
 # The same answers for routes whose success is not JSON (their response_class would
@@ -36,6 +42,7 @@ BODY_ERROR_RESPONSES_EXPLICIT: dict[int | str, dict[str, Any]] = {
     status: {
         "description": spec["description"],
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+        **({"headers": spec["headers"]} if "headers" in spec else {}),
     }
     for status, spec in BODY_ERROR_RESPONSES.items()
 }
@@ -95,6 +102,12 @@ async def _unsupported_media_type(request: Request, exc: UnsupportedMediaType) -
     return _detail(415, [{"loc": ["header", "content-type"], "msg": exc.message, "type": "unsupported_media_type"}])
 
 
+async def _overloaded(request: Request, exc: Overloaded) -> JSONResponse:
+    response = _detail(503, [{"loc": [], "msg": exc.message, "type": "overloaded"}])
+    response.headers["Retry-After"] = str(exc.retry_after)
+    return response
+
+
 async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
     # A bug, never the client's fault: log it with its traceback, answer without details.
     error_log.error("unhandled exception", exc_info=exc, extra={"path": request.url.path})
@@ -107,4 +120,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(NonFiniteError, _non_finite)  # type: ignore[arg-type]
     app.add_exception_handler(LimitExceeded, _limit_exceeded)  # type: ignore[arg-type]
     app.add_exception_handler(UnsupportedMediaType, _unsupported_media_type)  # type: ignore[arg-type]
+    app.add_exception_handler(Overloaded, _overloaded)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _internal_error)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Collection
 import logging
 import os
 import re
@@ -15,6 +16,7 @@ from app.observability import HTTP_LATENCY, HTTP_REQUESTS, request_id_var
 access_log = logging.getLogger("backprop.access")
 
 REQUEST_ID_HEADER = b"x-request-id"
+CLIENT_CLOSED_REQUEST = 499
 # Every answer: browsers must not guess a type other than the one declared (an SVG or a
 # JSON error quoting client input must never be run as HTML).
 NOSNIFF = (b"x-content-type-options", b"nosniff")
@@ -38,8 +40,17 @@ class RequestContext:
     """Honours or assigns ``X-Request-ID``, returns it with the security headers every answer carries,
     logs one JSON line and counts every request."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, post_routes: Collection[str] = ()) -> None:
         self.app = app
+        # POST paths labelled by their route even when answered before routing (a 413 for the
+        # body's size, a client that left mid-body).
+        self.post_routes = frozenset(post_routes)
+
+    def _known_route(self, scope: Scope) -> str:
+        path: str = scope["path"]
+        root: str = scope.get("root_path", "")
+        path = path[len(root) :] if root and path.startswith(root) else path
+        return path if scope["method"] == "POST" and path in self.post_routes else "unmatched"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -50,9 +61,14 @@ class RequestContext:
         token = request_id_var.set(request_id)
         start = time.perf_counter()
         status = 500
+        completed = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, completed
+            if message["type"] == "http.response.body":
+                await send(message)
+                completed = not message.get("more_body", False)
+                return
             if message["type"] == "http.response.start":
                 status = message["status"]
                 headers = list(message.get("headers", ()))
@@ -67,9 +83,17 @@ class RequestContext:
 
         try:
             await self.app(scope, receive, send_with_id)
+            if not completed:
+                # The app returned without sending a whole answer: its client went away (mid-body,
+                # mid-computation or mid-stream). nginx's status for that.
+                status = CLIENT_CLOSED_REQUEST
+        except OSError:
+            # Sending to a client that has gone (uvicorn's ClientDisconnected is an OSError).
+            status = CLIENT_CLOSED_REQUEST
+            raise
         finally:
             elapsed = time.perf_counter() - start
-            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            route = getattr(scope.get("route"), "path", None) or self._known_route(scope)
             _counter(scope["method"], route, status).inc()
             _latency(scope["method"], route).observe(elapsed)
             access_log.info(

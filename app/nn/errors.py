@@ -15,3 +15,7 @@ class NonFiniteError(ArithmeticError):
         self.layer = layer
         self.quantity = quantity
         super().__init__(f"layer {layer}: {quantity} is not finite")
+
+
+class Stopped(Exception):
+    """The caller asked a long computation to stop (its client went away); raised between chunks of work."""

@@ -27,10 +27,13 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_server(log_path: Path, workers: int = 1) -> Iterator[tuple[str, subprocess.Popen]]:
+def running_server(
+    log_path: Path, workers: int = 1, settings: dict[str, str] | None = None
+) -> Iterator[tuple[str, subprocess.Popen]]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
     env["BACKPROP_PORT"] = str(port)
+    env.update(settings or {})
     cmd = [sys.executable, "-m", "app.cli", "serve", "--workers", str(workers)]
     with log_path.open("wb") as log:
         proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
