@@ -6,6 +6,8 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.api.memory_release import mark_large
+
 
 class BodySizeLimit:
     """Pure ASGI middleware: checks Content-Length, then counts the bytes actually received."""
@@ -38,6 +40,8 @@ class BodySizeLimit:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
+        # Parsing it holds many times its size (Python objects per number): a trim follows.
+        mark_large(scope, size * 8)
         replayed = False
 
         async def replay() -> Message:

@@ -25,6 +25,7 @@ from app.api.admission import Admission, Ticket
 from app.api.body import read_body
 from app.api.http_errors import UnsupportedMediaType
 from app.api.json_response import JSONBody
+from app.api.memory_release import mark_large
 from app.config import Settings
 from app.nn.errors import Stopped
 from app.service import estimated_memory, estimated_work, passes, stop_flag
@@ -46,7 +47,9 @@ async def compute(
     if work <= settings.inline_work:
         return finish(fn(body, settings))
     admission: Admission = request.app.state.admission
-    ticket = admission.admit(work, estimated_memory(body))
+    memory = estimated_memory(body)
+    mark_large(request.scope, memory)
+    ticket = admission.admit(work, memory)
     try:
         result = await _watching_disconnect(request, fn, body, settings, finish)
     except BaseException:

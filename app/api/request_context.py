@@ -11,6 +11,7 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.api.memory_release import release_if_large
 from app.observability import HTTP_LATENCY, HTTP_REQUESTS, request_id_var
 
 access_log = logging.getLogger("backprop.access")
@@ -92,6 +93,7 @@ class RequestContext:
             status = CLIENT_CLOSED_REQUEST
             raise
         finally:
+            await release_if_large(scope)
             elapsed = time.perf_counter() - start
             route = getattr(scope.get("route"), "path", None) or self._known_route(scope)
             _counter(scope["method"], route, status).inc()
