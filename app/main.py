@@ -50,7 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # compute requests are dispatched once their body is within the limit.
     routes = post_routes(route for router in compute_routers for route in router.routes)
     app.add_middleware(ComputeDispatch, routes=routes, handlers=app.exception_handlers)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, admission=app.state.admission)
     app.add_middleware(RequestContext, post_routes=routes.keys())
     return app
 

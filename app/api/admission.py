@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 # ~8e9 (bench/README.md); the slower rate errs towards asking clients to wait longer.
 WORK_PER_SECOND = 1.5e9
 MAX_RETRY_AFTER = 30
+# The ASGI scope key under which a request's body reservation travels to its computation.
+SCOPE_KEY = "backprop.admitted_body"
 
 
 class Overloaded(Exception):
@@ -60,18 +62,23 @@ class Admission:
         # Released from whichever thread finishes a response; admitted on the event loop.
         self._lock = threading.Lock()
 
-    def admit(self, work: float, memory: float) -> Ticket:
-        """A ticket for this request, or Overloaded when it does not fit beside what is in flight."""
+    def admit(self, work: float, memory: float, holding: Ticket | None = None) -> Ticket:
+        """A ticket for this request, or Overloaded when it does not fit beside what is in flight.
+
+        ``holding`` is a ticket the same request already holds (its body's): it counts towards
+        the bounds, but does not make the worker busy in the request's own eyes.
+        """
         # Client-sent sizes can be integers too large for a float (a request over its limits is
         # refused once it runs; it must not break the counting first).
         work, memory = (x if x < 1e300 else 1e300 for x in (work, memory))
         with self._lock:
             fits = self.work + work <= self.max_work and self.memory + memory <= self.max_memory
-            if self.count and not fits:
+            others = self.count - (holding is not None and not holding.released)
+            if others and not fits:
                 wait = min(MAX_RETRY_AFTER, max(1, math.ceil(self.work / WORK_PER_SECOND)))
                 raise Overloaded(
                     wait,
-                    f"this worker is at its bound of admitted work ({self.count} computation"
+                    f"this worker is at its bound of admitted work or memory ({self.count} large request"
                     f"{'s' if self.count != 1 else ''} in flight); retry after {wait} s, or raise the server's "
                     "settings BACKPROP_MAX_INFLIGHT_WORK / BACKPROP_MAX_INFLIGHT_MEMORY",
                 )

@@ -6,15 +6,30 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.api.admission import SCOPE_KEY as ADMITTED_BODY_KEY
+from app.api.admission import Admission, Overloaded, Ticket
 from app.api.memory_release import mark_large
 
 
-class BodySizeLimit:
-    """Pure ASGI middleware: checks Content-Length, then counts the bytes actually received."""
+# Parsing and validating a body holds at most this many times its size (Python objects per
+# number while pydantic validates; bench/README.md has the measurement). Bodies of at least
+# ADMITTED_BODY_BYTES reserve that much of the worker's in-flight memory before they are read.
+PARSE_MEMORY_FACTOR = 20
+ADMITTED_BODY_BYTES = 1024 * 1024
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+
+class BodySizeLimit:
+    """Pure ASGI middleware: checks Content-Length, then counts the bytes actually received.
+
+    A large body is admitted first (app.api.admission): it reserves the memory its parse
+    will hold for the whole request, so that many large bodies at once are refused with 503
+    instead of being buffered and parsed together past the worker's memory.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int, admission: Admission | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.admission = admission
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -24,34 +39,52 @@ class BodySizeLimit:
         if declared.isdigit() and int(declared) > self.max_bytes:
             await self._reject(send, f"{int(declared):,} bytes")
             return
-        # Buffer the whole body (the JSON parser needs it anyway) so a body without a
-        # Content-Length, or with a false one, is still cut off at the limit.
-        chunks, size = [], 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                return  # the client went away before sending its body
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_bytes:
-                await self._reject(send, f"more than {self.max_bytes:,} bytes")
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
-        # Parsing it holds many times its size (Python objects per number): a trim follows.
-        mark_large(scope, size * 8)
-        replayed = False
+        reservation: Ticket | None = None
+        try:
+            if declared.isdigit() and int(declared) >= ADMITTED_BODY_BYTES:
+                reservation = self._admit(int(declared))
+            # Buffer the whole body (the JSON parser needs it anyway) so a body without a
+            # Content-Length, or with a false one, is still cut off at the limit.
+            chunks, size = [], 0
+            while True:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return  # the client went away before sending its body
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > self.max_bytes:
+                    await self._reject(send, f"more than {self.max_bytes:,} bytes")
+                    return
+                if reservation is None and size >= ADMITTED_BODY_BYTES:
+                    reservation = self._admit(self.max_bytes)  # no (true) length: the worst case
+                chunks.append(chunk)
+                if not message.get("more_body", False):
+                    break
+        except Overloaded as exc:
+            await _send_json(send, 503, [{"loc": [], "msg": exc.message, "type": "overloaded"}], ((b"retry-after", str(exc.retry_after).encode()),))
+            return
+        if reservation is not None:
+            scope[ADMITTED_BODY_KEY] = reservation
+        try:
+            body = b"".join(chunks)
+            # Parsing it holds many times its size (Python objects per number): a trim follows.
+            mark_large(scope, size * 8)
+            replayed = False
 
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
+            async def replay() -> Message:
+                nonlocal replayed
+                if not replayed:
+                    replayed = True
+                    return {"type": "http.request", "body": body, "more_body": False}
+                return await receive()
 
-        await self.app(scope, replay, send)
+            await self.app(scope, replay, send)
+        finally:
+            if reservation is not None:
+                reservation.release()
+
+    def _admit(self, body_bytes: int) -> Ticket | None:
+        return None if self.admission is None else self.admission.admit(0, body_bytes * PARSE_MEMORY_FACTOR)
 
     async def _reject(self, send: Send, found: str) -> None:
         detail = [
@@ -62,12 +95,16 @@ class BodySizeLimit:
                 "type": "limit_exceeded",
             }
         ]
-        payload = json.dumps({"detail": detail}).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())],
-            }
-        )
-        await send({"type": "http.response.body", "body": payload})
+        await _send_json(send, 413, detail)
+
+
+async def _send_json(send: Send, status: int, detail: list[dict[str, object]], headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
+    payload = json.dumps({"detail": detail}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()), *headers],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})

@@ -21,6 +21,7 @@ from fastapi import Request, Response
 from starlette.types import Receive, Scope, Send
 from pydantic import BaseModel
 
+from app.api.admission import SCOPE_KEY as ADMITTED_BODY_KEY
 from app.api.admission import Admission, Ticket
 from app.api.body import read_body
 from app.api.http_errors import UnsupportedMediaType
@@ -49,7 +50,7 @@ async def compute(
     admission: Admission = request.app.state.admission
     memory = estimated_memory(body)
     mark_large(request.scope, memory)
-    ticket = admission.admit(work, memory)
+    ticket = admission.admit(work, memory, holding=request.scope.get(ADMITTED_BODY_KEY))
     try:
         result = await _watching_disconnect(request, fn, body, settings, finish)
     except BaseException:

@@ -138,3 +138,37 @@ def test_live_client_that_goes_away_stops_its_computation(tmp_path, seed_body):
     lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
     gone = [line for line in lines if line.get("logger") == "backprop.access" and line.get("status") == 499]
     assert len(gone) == 3 and all(line["route"] == "/v1/train" for line in gone), gone
+
+
+def _large_body(seed_body: dict, rows: int) -> bytes:
+    return json.dumps({**seed_body, "inputs": [[0.7, 0.3]] * rows, "targets": [[1.0]] * rows, "iterations": 1}).encode()
+
+
+def test_a_large_body_waits_for_room_before_it_is_read(make_client, seed_body):
+    client = make_client(max_inflight_memory=10 * 1024 * 1024)
+    admission = client.app.state.admission
+    body = _large_body(seed_body, 80_000)  # ~1.5 MB: its parse reserves ~30 MB, over the bound
+    assert len(body) > 1024 * 1024
+    busy = admission.admit(1.0, 1.0)  # another request in flight
+    r = client.post("/v1/train", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 503 and int(r.headers["retry-after"]) >= 1
+    (entry,) = r.json()["detail"]
+    assert entry["type"] == "overloaded" and "BACKPROP_MAX_INFLIGHT_MEMORY" in entry["msg"]
+    busy.release()
+    # An idle worker admits it; and the reservation is given back afterwards.
+    assert client.post("/v1/train", content=body, headers={"content-type": "application/json"}).status_code == 200
+    assert (admission.count, admission.memory) == (0, 0)
+
+
+def test_a_large_body_without_a_length_is_admitted_as_the_worst_case(make_client, seed_body):
+    client = make_client(max_inflight_memory=10 * 1024 * 1024)
+    body = _large_body(seed_body, 80_000)
+    busy = client.app.state.admission.admit(1.0, 1.0)
+
+    def chunks():
+        for start in range(0, len(body), 65536):
+            yield body[start : start + 65536]
+
+    r = client.post("/v1/train", content=chunks(), headers={"content-type": "application/json"})
+    assert r.status_code == 503
+    busy.release()
