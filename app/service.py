@@ -11,6 +11,7 @@ from contextvars import ContextVar
 from typing import Any
 
 import numpy as np
+import orjson
 
 from app.config import Settings
 from app.nn.errors import Stopped
@@ -399,16 +400,24 @@ def _summary(layout: Layout, outcome: Outcome, req: TrainRequest) -> Payload:
 
 
 def run_train(req: TrainRequest, settings: Settings) -> Payload:
-    """The TrainResponse payload."""
+    """The TrainResponse payload; its ``trace`` already encoded as JSON (an ``orjson.Fragment``).
+
+    Each chunk's entries are encoded as soon as they are computed: kept as payloads (a dict
+    and a few small arrays per entry) until the end, a long trace held about six times the
+    memory of its JSON.
+    """
     layout, chunks = _start(req, settings)
-    trace: list[Payload] = []
+    encoded: list[bytes] = []
     summary: Payload = {}
     for item in chunks:
         _stop_point()
         if isinstance(item, TraceChunk):
-            trace.extend(trace_entries(layout, item))
+            # "[a,b]" -> "a,b": the chunks are joined into one array below.
+            encoded.append(orjson.dumps(trace_entries(layout, item), option=orjson.OPT_SERIALIZE_NUMPY)[1:-1])
         else:
             summary = _summary(layout, item, req)
+    trace = orjson.Fragment(b"[" + b",".join(part for part in encoded if part) + b"]")
+    del encoded
     status = {k: summary.pop(k) for k in ("status", "diverged_at") if k in summary}
     return {**status, "trace": trace, **summary}
 
