@@ -117,6 +117,7 @@ def attack(url: str, pid: int, run: Callable[[], str]) -> str:
         what = run()
     elapsed = time.perf_counter() - start
     peak = sum(_status(p, "VmHWM") for p in workers)
+    time.sleep(1.0)  # the server hands memory back after it has answered
     after = sum(_status(p, "VmRSS") for p in workers)
     return (
         f"{what}; {elapsed:.2f} s; /healthz worst {probe.worst * 1000:.0f} ms"

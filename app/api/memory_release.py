@@ -13,6 +13,7 @@ Elsewhere than glibc (musl, macOS) there is nothing to call and nothing is done.
 from __future__ import annotations
 
 import ctypes
+import gc
 import ctypes.util
 from collections.abc import Callable
 
@@ -48,4 +49,11 @@ def mark_large(scope: dict[str, object], size: float) -> None:
 async def release_if_large(scope: dict[str, object]) -> None:
     """After the request: hand freed memory back if the request was large."""
     if _TRIM is not None and scope.get(SCOPE_KEY):
-        await anyio.to_thread.run_sync(_TRIM)
+        await anyio.to_thread.run_sync(_collect_and_trim, _TRIM)
+
+
+def _collect_and_trim(trim: Callable[[], object]) -> None:
+    # A request that ended in an exception can still be held by a reference cycle (the
+    # exception, its traceback, the frames that hold the parsed body): collect it first.
+    gc.collect()
+    trim()
