@@ -50,3 +50,33 @@ def test_service_and_autoscaler_point_at_the_deployment():
     assert service["spec"]["selector"].items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
     assert hpa["spec"]["scaleTargetRef"]["name"] == deployment["metadata"]["name"]
     assert hpa["spec"]["minReplicas"] >= 1 and hpa["spec"]["maxReplicas"] > hpa["spec"]["minReplicas"]
+
+
+def test_ingress_agrees_with_the_service_and_the_body_limit():
+    deployment, service, ingress = load("deployment.yaml"), load("service.yaml"), load("ingress.yaml")
+    backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
+    assert backend["name"] == service["metadata"]["name"]
+    assert backend["port"]["name"] in {p.get("name") for p in service["spec"]["ports"]}
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    body_mib = int(ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-body-size"].rstrip("m"))
+    assert body_mib * 1024 * 1024 == int(env["BACKPROP_MAX_BODY_BYTES"])
+    assert "http_503" in ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-next-upstream"]
+
+
+def test_a_worker_fits_its_pod():
+    from app.config import Settings
+    from app.api.body_limit import PARSE_MEMORY_FACTOR
+
+    deployment = load("deployment.yaml")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    limit = container["resources"]["limits"]["memory"]
+    assert limit.endswith("Gi")
+    pod_bytes = int(limit[:-2]) * 2**30
+    workers = int(env["BACKPROP_WORKERS"])
+    s = Settings()
+    # What one worker can hold at once: its idle size (~100 MiB), its admitted computations, and
+    # the largest body's parse when admitted alone on an idle worker.
+    per_worker = 100 * 2**20 + max(s.max_inflight_memory, int(env["BACKPROP_MAX_BODY_BYTES"]) * PARSE_MEMORY_FACTOR)
+    assert workers * per_worker <= pod_bytes, (workers, per_worker, pod_bytes)
