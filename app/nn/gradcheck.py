@@ -72,7 +72,9 @@ def numerical_gradient(
             params[i] = saved - epsilon
             minus = loss_at()
             params[i] = saved
-            out[i] = (plus - minus) / (2.0 * epsilon)
+            # Halved before subtracting and dividing: neither plus - minus nor 2 * epsilon can then
+            # overflow (epsilon may be up to float64's largest), and halving is exact otherwise.
+            out[i] = (0.5 * plus - 0.5 * minus) / epsilon
     if not np.isfinite(out).all():
         bad = int(np.flatnonzero(~np.isfinite(out))[0])
         raise NonFiniteError(layout.locate(bad)[0], "numerical gradient")

@@ -89,7 +89,13 @@ def network_diagram(
     return _svg(width, height, body, "network diagram")
 
 
-_LOG10_MAX = math.log10(sys.float_info.max)
+def _power_of_ten(v: float) -> float:
+    """``10 ** v``, or the largest float64 where that overflows (log10 of it rounds up, so the
+    top of a log axis holding float64's largest loss is just past it)."""
+    try:
+        return float(10**v)
+    except OverflowError:
+        return sys.float_info.max
 
 
 def _value_range(ys: Sequence[float]) -> tuple[float, float]:
@@ -133,7 +139,7 @@ def loss_curve(iterations: Sequence[int], losses: Sequence[float], caption: str 
     ]
     for t in range(5):
         v = lo + (hi / 2 - lo / 2) * (t / 2)
-        shown = 10 ** min(v, _LOG10_MAX) if log else v
+        shown = _power_of_ten(v) if log else v
         body.append(
             f"<text x='{left - 6}' y='{sy(v) + 4:.1f}' font-size='11' text-anchor='end' fill='#374151' {FONT}>{escape(_fmt(shown))}</text>"
             f"<line x1='{left}' y1='{sy(v):.1f}' x2='{width - right}' y2='{sy(v):.1f}' stroke='#e5e7eb'/>"

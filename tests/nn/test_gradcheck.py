@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from app.nn.errors import NonFiniteError
-from app.nn.gradcheck import compare, gradcheck
+from app.nn.gradcheck import compare, gradcheck, numerical_gradient
 from app.nn.losses import LOSSES
 from app.nn.network import Layer, Layout
 from tests.conftest import random_layers, random_targets
@@ -61,3 +61,11 @@ def test_overflowing_numerical_gradient_is_reported():
     with pytest.raises(NonFiniteError) as err:
         gradcheck(layers, np.array([[1.0]]), np.array([[0.0]]), "mse", "sum", epsilon=1e153)
     assert err.value.layer == 0
+
+
+def test_an_epsilon_past_half_of_float64s_range_still_divides_right():
+    # 2 * epsilon overflows: the difference quotient used to become -0.0.
+    layers = [Layer(np.array([[0.5]]), np.array([0.1]), "tanh")]
+    out = numerical_gradient(layers, np.array([[1.0]]), np.array([[1e-10]]), "mse", "mean", epsilon=9e307)
+    # tanh saturates at +-1: ((1 - 1e-10)**2 - (1 + 1e-10)**2) / (2 * 9e307), a subnormal.
+    assert out[0] < 0 and out[0] == pytest.approx(-4e-10 / 1.8e308, rel=1e-3)
