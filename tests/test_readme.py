@@ -62,3 +62,32 @@ def test_readme_curl_output_is_real(client):  # noqa: D103
     shown = re.search(r"```json\n(\{\"status\".*?)\n```", text, flags=re.S).group(1)
     r = client.post("/v1/train", content=curl, headers={"content-type": "application/json"})
     assert r.text == shown
+
+
+def _fences(text: str) -> list[tuple[int, str]]:
+    return [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.lstrip().startswith("```")]
+
+
+def test_every_fenced_block_is_well_formed():
+    for doc in (ROOT / "README.md", ROOT / "docs" / "contract.md", ROOT / "bench" / "README.md"):
+        fences = _fences(doc.read_text())
+        assert len(fences) % 2 == 0, (doc.name, fences)
+        for (n_open, opening), (n_close, closing) in zip(fences[::2], fences[1::2]):
+            # An opening fence names at most a language; a closing one is the bare fence, alone on its line.
+            assert re.fullmatch(r"\s*```[a-z]*", opening), (doc.name, n_open, opening)
+            assert re.fullmatch(r"\s*```", closing), (doc.name, n_close, closing)
+            assert len(opening) - len(opening.lstrip()) == len(closing) - len(closing.lstrip()), (doc.name, n_open)
+
+
+def test_the_streaming_example_shows_the_real_first_line(client):
+    text = (ROOT / "README.md").read_text()
+    shown = re.search(r"prints (\d+) lines, from `(\{.*?\})`", text)
+    xor = client.get("/v1/examples/xor").json()
+    with client.stream("POST", "/v1/train", json=xor, headers={"Accept": "application/x-ndjson"}) as r:
+        lines = list(r.iter_lines())
+    assert int(shown.group(1)) == len(lines) and shown.group(2) == lines[0]
+
+
+def test_the_readme_links_only_to_files_that_exist():
+    for target in re.findall(r"\]\(((?!https?:)[^)#]+)\)", (ROOT / "README.md").read_text()):
+        assert (ROOT / target).exists(), target
