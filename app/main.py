@@ -13,7 +13,7 @@ from app.api.dispatch import ComputeDispatch, post_routes
 from app.api.errors import install_error_handlers
 from app.api.openapi import install_openapi
 from app.api.request_context import RequestContext
-from app.api.routes import diagram, examples, explain, forward, gradcheck, gradients, health, loss, metrics, playground, train
+from app.api.routes import diagram, docs, examples, explain, forward, gradcheck, gradients, health, loss, metrics, playground, train
 from app.config import Settings, get_settings
 from app.observability import lean_log_records
 from app.schemas.requests import DiagramRequest, ExplainRequest, ForwardRequest, GradcheckRequest, LossRequest, TrainRequest
@@ -37,12 +37,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         # A JSON-only API without cookies: a body without a Content-Type is read as JSON.
         strict_content_type=False,
+        # /docs and /redoc are served by app.api.routes.docs, from vendored files (no CDN).
+        docs_url=None,
+        redoc_url=None,
         telemetry=None if settings.opentelemetry else {"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.admission = Admission(settings.max_inflight_work, settings.max_inflight_memory)
     compute_routers = [module.router for module in (forward, loss, gradients, gradcheck, explain, train, diagram)]
-    for router in (*compute_routers, examples.router, health.router, metrics.router, playground.router):
+    for router in (*compute_routers, examples.router, health.router, metrics.router, playground.router, docs.router):
         app.include_router(router)
     install_error_handlers(app)
     install_openapi(app, [ForwardRequest, LossRequest, GradcheckRequest, ExplainRequest, TrainRequest, DiagramRequest])
