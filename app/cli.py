@@ -37,8 +37,16 @@ def main(argv: list[str] | None = None) -> int:
         cmd = sub.add_parser(name, help=help_text)
         cmd.add_argument("file", metavar="FILE", help="a JSON body, or - for standard input")
         _client_options(cmd)
-    example = sub.add_parser("example", help="print a named example's /v1/train body")
+    example = sub.add_parser("example", help="print a named example's body for an endpoint (by default /v1/train)")
     example.add_argument("name", help="seed, xor, ...")
+    example.add_argument(
+        "--for",
+        dest="endpoint",
+        default="train",
+        # The keys of app.api.examples.ENDPOINTS (not imported here: numpy must load after serve sets its threads).
+        choices=("forward", "loss", "gradients", "gradcheck", "explain", "train", "train_plot", "diagram"),
+        help="the endpoint to post the body to (default %(default)s)",
+    )
     _client_options(example)
     args = parser.parse_args(argv)
     if args.command == "serve":
@@ -131,13 +139,17 @@ class _Local:
             for item in batch:
                 yield _stream_item(json.dumps(jsonable(item)))
 
-    def example(self, name: str) -> dict[str, Any]:
-        from app.api.examples import EXAMPLES, example_body
+    def example(self, name: str, endpoint: str = "train") -> dict[str, Any]:
+        from app.api.examples import ENDPOINTS, EXAMPLES, example_body
         from app.client import NotFound
 
         if name not in EXAMPLES:
             raise NotFound(404, [], f"no example named {name!r}; expected one of: {', '.join(EXAMPLES)}")
-        return example_body(name)
+        if endpoint not in EXAMPLES[name].endpoints:
+            fits = ", ".join(EXAMPLES[name].endpoints)
+            where = ENDPOINTS[endpoint].path if endpoint in ENDPOINTS else repr(endpoint)
+            raise NotFound(404, [], f"example {name!r} has no body for {where}; it has bodies for: {fits}")
+        return example_body(name, endpoint)
 
 
 def _connect(args: argparse.Namespace) -> Any:
@@ -149,7 +161,7 @@ def _connect(args: argparse.Namespace) -> Any:
 
 
 def _example(args: argparse.Namespace) -> int:
-    print(json.dumps(_connect(args).example(args.name), indent=2))
+    print(json.dumps(_connect(args).example(args.name, endpoint=args.endpoint), indent=2))
     return 0
 
 

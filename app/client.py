@@ -260,9 +260,13 @@ class BackpropClient:
     def examples(self) -> ExampleList:
         return _parse(self._send("GET", "/v1/examples"), ExampleList)
 
-    def example(self, name: str) -> dict[str, Any]:
-        """A ready-to-post /v1/train body."""
-        return _parse(self._send("GET", f"/v1/examples/{name}"), None)
+    def example(self, name: str, endpoint: str = "train") -> dict[str, Any]:
+        """The named example's ready-to-post body for ``endpoint`` (forward, loss, gradients, gradcheck,
+        explain, train, train_plot or diagram; by default the /v1/train body)."""
+        from urllib.parse import quote, urlencode
+
+        query = "" if endpoint == "train" else "?" + urlencode({"for": endpoint})
+        return _parse(self._send("GET", f"/v1/examples/{quote(name, safe='')}{query}"), None)
 
     def health(self) -> dict[str, Any]:
         return _parse(self._send("GET", "/healthz"), None)
@@ -356,8 +360,12 @@ class AsyncBackpropClient:
     async def examples(self) -> ExampleList:
         return _parse(await self._send("GET", "/v1/examples"), ExampleList)
 
-    async def example(self, name: str) -> dict[str, Any]:
-        return _parse(await self._send("GET", f"/v1/examples/{name}"), None)
+    async def example(self, name: str, endpoint: str = "train") -> dict[str, Any]:
+        """The named example's ready-to-post body for ``endpoint`` (by default the /v1/train body)."""
+        from urllib.parse import quote, urlencode
+
+        query = "" if endpoint == "train" else "?" + urlencode({"for": endpoint})
+        return _parse(await self._send("GET", f"/v1/examples/{quote(name, safe='')}{query}"), None)
 
     async def health(self) -> dict[str, Any]:
         return _parse(await self._send("GET", "/healthz"), None)

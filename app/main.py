@@ -13,7 +13,7 @@ from app.api.dispatch import ComputeDispatch, post_routes
 from app.api.errors import install_error_handlers
 from app.api.openapi import install_openapi
 from app.api.request_context import RequestContext
-from app.api.routes import diagram, docs, examples, explain, forward, gradcheck, gradients, health, loss, metrics, playground, train
+from app.api.routes import diagram, docs, examples, explain, forward, gradcheck, gradients, health, loss, metrics, playground, root, train
 from app.config import Settings, get_settings
 from app.observability import lean_log_records
 from app.schemas.requests import DiagramRequest, ExplainRequest, ForwardRequest, GradcheckRequest, LossRequest, TrainRequest
@@ -45,7 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.admission = Admission(settings.max_inflight_work, settings.max_inflight_memory)
     compute_routers = [module.router for module in (forward, loss, gradients, gradcheck, explain, train, diagram)]
-    for router in (*compute_routers, examples.router, health.router, metrics.router, playground.router, docs.router):
+    for router in (*compute_routers, examples.router, health.router, metrics.router, playground.router, docs.router, root.router):
         app.include_router(router)
     install_error_handlers(app)
     install_openapi(app, [ForwardRequest, LossRequest, GradcheckRequest, ExplainRequest, TrainRequest, DiagramRequest])

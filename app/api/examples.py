@@ -1,21 +1,84 @@
-"""Named, ready-to-post ``/v1/train`` bodies, also used to prefill Swagger UI on every endpoint."""
+"""Named examples, with a ready-to-post body for every endpoint each one fits.
+
+``example_body(name, endpoint)`` is the one source of those bodies: ``GET /v1/examples/{name}?for=``
+answers it, and Swagger UI's "Try it out" on each operation is prefilled with it
+(app.api.openapi.request_body). A body is the endpoint's request model as the service reads it,
+defaults written out, so what Swagger shows, what the GET answers and what the service computes
+on are the same document.
+"""
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from fastapi.openapi.models import Example
+from pydantic import BaseModel
+
+from app.schemas.requests import (
+    DiagramRequest,
+    ExplainRequest,
+    ForwardRequest,
+    GradcheckRequest,
+    LossRequest,
+    TrainRequest,
+)
+
+FORWARD_FIELDS = ("network", "inputs")
+LOSS_FIELDS = FORWARD_FIELDS + ("targets", "loss", "reduction")
+# The blog's w11: layer 1, weights[0][0].
+SEED_PARAMETER = {"layer": 1, "kind": "weights", "index": [0, 0]}
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A POST endpoint an example can give a body for; ``name`` is its ``?for=`` value."""
+
+    name: str
+    path: str
+    model: type[BaseModel]
+    fields: tuple[str, ...] | None  # the train body's fields it takes; None: all of them
+    svg: bool = False  # answers a picture, not JSON
+
+
+ENDPOINTS: Mapping[str, Endpoint] = MappingProxyType(
+    {
+        e.name: e
+        for e in (
+            Endpoint("forward", "/v1/forward", ForwardRequest, FORWARD_FIELDS),
+            Endpoint("loss", "/v1/loss", LossRequest, LOSS_FIELDS),
+            Endpoint("gradients", "/v1/gradients", LossRequest, LOSS_FIELDS),
+            Endpoint("gradcheck", "/v1/gradcheck", GradcheckRequest, LOSS_FIELDS),
+            Endpoint("explain", "/v1/explain", ExplainRequest, LOSS_FIELDS + ("parameter",)),
+            Endpoint("train", "/v1/train", TrainRequest, None),
+            Endpoint("train_plot", "/v1/train/plot", TrainRequest, None, svg=True),
+            Endpoint("diagram", "/v1/diagram", DiagramRequest, LOSS_FIELDS, svg=True),
+        )
+    }
+)
+DEFAULT_ENDPOINT = "train"
 
 
 @dataclass(frozen=True)
 class NamedExample:
+    """``body`` is the /v1/train body; the other endpoints take a part of it (and ``parameter``).
+
+    ``titles`` names what the example shows on each endpoint it fits (Swagger's example title);
+    an endpoint without a title is one the example does not fit.
+    """
+
     name: str
     description: str
     body: Mapping[str, Any]
+    titles: Mapping[str, str]
+    parameter: Mapping[str, Any] = field(default_factory=lambda: SEED_PARAMETER)  # explain's
+
+    @property
+    def endpoints(self) -> tuple[str, ...]:
+        """The endpoints this example has a body for, in ENDPOINTS order."""
+        return tuple(e for e in ENDPOINTS if e in self.titles)
 
 
 # The blog post's 2-2-1 network as its code actually runs (f2 reuses w2; the output is
@@ -42,6 +105,16 @@ SEED = NamedExample(
             {"weights": [[True, False]], "biases": [False]},
         ],
     },
+    titles={
+        "forward": "The blog post's 2-2-1 network: its forward pass on the input (0.7, 0.3)",
+        "loss": "The blog post's network: its binary cross-entropy against the target 1",
+        "gradients": "The blog post's network: its gradients",
+        "gradcheck": "The blog post's network: its gradients checked against central differences",
+        "explain": "The blog post's network: the chain rule for w11 (layer 1, weights[0][0])",
+        "train": "The blog post's 2-2-1 relu/sigmoid network: 3 SGD steps on w11 alone, as printed in the post.",
+        "train_plot": "The blog post's network: the loss curve of its 3 SGD steps on w11",
+        "diagram": "The blog post's network, labelled with its activations and gradients",
+    },
 )
 
 XOR = NamedExample(
@@ -67,27 +140,48 @@ XOR = NamedExample(
         "record_every": 20,
         "record": [],
     },
+    titles={
+        "forward": "XOR, untrained 2-4-1 tanh/sigmoid network: its outputs for the four inputs",
+        "loss": "XOR, untrained: its binary cross-entropy over the four samples",
+        "gradients": "XOR, untrained: its gradients",
+        "gradcheck": "XOR, untrained: its gradients checked against central differences",
+        "explain": "XOR, untrained: the chain rule for the output layer's first weight, over four samples",
+        "train": "A 2-4-1 tanh/sigmoid network learning XOR with Adam: the loss falls below 0.01 in 200 steps.",
+        "train_plot": "XOR: the loss curve of 200 Adam steps (every 20th recorded)",
+        "diagram": "XOR, untrained: labelled with sample 0's activations and the gradients",
+    },
 )
 
 EXAMPLES: Mapping[str, NamedExample] = MappingProxyType({e.name: e for e in (SEED, XOR)})
 
-FORWARD_FIELDS = ("network", "inputs")
-LOSS_FIELDS = FORWARD_FIELDS + ("targets", "loss", "reduction")
-# The blog's w11: layer 1, weights[0][0].
-SEED_PARAMETER = {"layer": 1, "kind": "weights", "index": [0, 0]}
+
+def _request(name: str, endpoint: str) -> BaseModel:
+    example, target = EXAMPLES[name], ENDPOINTS[endpoint]
+    if endpoint not in example.titles:
+        raise KeyError(f"example {name!r} has no body for {target.path}")
+    source = {**example.body, "parameter": example.parameter}
+    fields = tuple(example.body) if target.fields is None else target.fields
+    raw = {k: copy.deepcopy(source[k]) for k in fields if k in source}
+    return target.model.model_validate(raw)
 
 
-def example_body(name: str) -> dict[str, Any]:
-    """A fresh copy of the named example's ``/v1/train`` body; raises ``KeyError`` for an unknown name."""
-    return copy.deepcopy(dict(EXAMPLES[name].body))
+def example_body(name: str, endpoint: str = DEFAULT_ENDPOINT) -> dict[str, Any]:
+    """A fresh copy of the named example's body for ``endpoint`` (an ENDPOINTS key; by default the
+    ``/v1/train`` body), defaults written out. Raises ``KeyError`` for an unknown name or endpoint,
+    or an endpoint the example does not fit."""
+    return _request(name, endpoint).model_dump(mode="json")
 
 
-def openapi_examples(fields: tuple[str, ...] | None = None, extra: dict[str, Any] | None = None) -> dict[str, Example]:
-    """Swagger UI examples (``seed`` first, so it prefills "Try it out"), cut down to ``fields``, plus ``extra``."""
-    out: dict[str, Example] = {}
-    for name, example in EXAMPLES.items():
-        body = example_body(name)
-        value = body if fields is None else {k: body[k] for k in fields if k in body}
-        value.update(copy.deepcopy(extra or {}))
-        out[name] = Example(summary=example.description, value=value)
-    return out
+def example_json(name: str, endpoint: str = DEFAULT_ENDPOINT) -> bytes:
+    """``example_body`` encoded as ``GET /v1/examples/{name}`` answers it (pydantic's JSON)."""
+    return _request(name, endpoint).model_dump_json().encode()
+
+
+def openapi_examples(endpoint: str) -> dict[str, dict[str, Any]]:
+    """Swagger UI's examples of ``endpoint``'s request body: each example that fits it (``seed`` first,
+    so it prefills "Try it out"), titled with what it shows there."""
+    return {
+        name: {"summary": example.titles[endpoint], "value": example_body(name, endpoint)}
+        for name, example in EXAMPLES.items()
+        if endpoint in example.titles
+    }

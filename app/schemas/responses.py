@@ -88,10 +88,31 @@ class TrainResponse(StrictModel):
 class ExampleSummary(StrictModel):
     name: str
     description: str
+    endpoints: list[str] = Field(
+        description="The endpoints it has a body for: the values of GET /v1/examples/{name}?for= (train is the default)."
+    )
 
 
 class ExampleList(StrictModel):
     examples: list[ExampleSummary]
+
+
+class ExampleLinks(StrictModel):
+    """One named example on the front page: its description and the URL of its body for each endpoint it fits."""
+
+    name: str
+    description: str
+    bodies: dict[str, str] = Field(description="Endpoint (the for= value) -> the URL of the example's body for it.")
+
+
+class Root(StrictModel):
+    """``GET /`` as JSON: what this service is, and where to go."""
+
+    name: str
+    version: str
+    description: str
+    links: dict[str, str] = Field(description="docs, redoc, playground, openapi, examples, health -> their URLs.")
+    examples: list[ExampleLinks]
 
 
 class Health(StrictModel):

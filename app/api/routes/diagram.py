@@ -3,7 +3,6 @@ from fastapi import APIRouter, Request
 from app import service
 from app.api.compute import compute
 from app.api.errors import BODY_ERROR_RESPONSES_EXPLICIT
-from app.api.examples import LOSS_FIELDS
 from app.api.json_response import SVG_RESPONSE, SVGBody
 from app.api.openapi import request_body
 from app.schemas.requests import DiagramRequest
@@ -17,7 +16,7 @@ router = APIRouter(prefix="/v1/diagram", tags=["learning"])
     summary="Draw the network (SVG): weights as edges; activations and gradients as labels when data is given",
     response_class=SVGBody,
     responses={**BODY_ERROR_RESPONSES_EXPLICIT, **SVG_RESPONSE},
-    openapi_extra=request_body(DiagramRequest, LOSS_FIELDS),
+    openapi_extra=request_body("diagram"),
 )
 async def diagram(request: Request) -> SVGBody:
     return await compute(request, DiagramRequest, service.run_diagram, SVGBody)

@@ -1,28 +1,55 @@
-from typing import Annotated, Any
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Path
+from fastapi import APIRouter, HTTPException, Path, Query, Response
 
-from app.api.examples import EXAMPLES, example_body
-from app.schemas.requests import TrainRequest
+from app.api.examples import DEFAULT_ENDPOINT, ENDPOINTS, EXAMPLES, example_json
 from app.schemas.responses import ErrorBody, ExampleList, ExampleSummary
 
 router = APIRouter(prefix="/v1/examples", tags=["examples"])
 
+EndpointName = Literal[tuple(ENDPOINTS)]  # type: ignore[valid-type]
+FOR_DESCRIPTION = (
+    "The endpoint to give the body for: "
+    + ", ".join(f"`{name}` ({e.path})" for name, e in ENDPOINTS.items())
+    + f". Default `{DEFAULT_ENDPOINT}`. The body is exactly that operation's Swagger example."
+)
+ANY_BODY = {"anyOf": [{"$ref": f"#/components/schemas/{name}"} for name in dict.fromkeys(e.model.__name__ for e in ENDPOINTS.values())]}
 
-@router.get("", operation_id="listExamples", summary="The named example bodies, each with a one-line description")
+
+def _not_found(loc: str, msg: str) -> HTTPException:
+    return HTTPException(404, detail=[{"loc": ["path" if loc == "name" else "query", loc], "msg": msg, "type": "not_found"}])
+
+
+@router.get(
+    "",
+    operation_id="listExamples",
+    summary="The named examples, each with a one-line description and the endpoints it has a body for",
+)
 def list_examples() -> ExampleList:
-    return ExampleList(examples=[ExampleSummary(name=e.name, description=e.description) for e in EXAMPLES.values()])
+    return ExampleList(
+        examples=[ExampleSummary(name=e.name, description=e.description, endpoints=list(e.endpoints)) for e in EXAMPLES.values()]
+    )
 
 
 @router.get(
     "/{name}",
     operation_id="getExample",
-    summary="A ready-to-post /v1/train body",
-    response_model=TrainRequest,
-    responses={404: {"model": ErrorBody, "description": "No example has that name."}},
+    summary="A ready-to-post body for one endpoint (by default /v1/train)",
+    response_class=Response,
+    responses={
+        200: {"description": "The body, ready to post to the endpoint.", "content": {"application/json": {"schema": ANY_BODY}}},
+        404: {"model": ErrorBody, "description": "No example has that name, or it has no body for that endpoint."},
+        422: {"model": ErrorBody, "description": "`for` is not an endpoint's name."},
+    },
 )
-def get_example(name: Annotated[str, Path(description="An example's name.", examples=["seed"])]) -> Any:
-    if name not in EXAMPLES:
-        msg = f"no example named {name[:40]!r}; expected one of: {', '.join(EXAMPLES)}"
-        raise HTTPException(404, detail=[{"loc": ["path", "name"], "msg": msg, "type": "not_found"}])
-    return example_body(name)
+def get_example(
+    name: Annotated[str, Path(description="An example's name.", examples=["seed"])],
+    endpoint: Annotated[EndpointName, Query(alias="for", description=FOR_DESCRIPTION)] = DEFAULT_ENDPOINT,
+) -> Response:
+    example = EXAMPLES.get(name)
+    if example is None:
+        raise _not_found("name", f"no example named {name[:40]!r}; expected one of: {', '.join(EXAMPLES)}")
+    if endpoint not in example.endpoints:
+        fits = ", ".join(example.endpoints)
+        raise _not_found("for", f"example {name!r} has no body for {ENDPOINTS[endpoint].path}; it has bodies for: {fits}")
+    return Response(example_json(name, endpoint), media_type="application/json")

@@ -3,7 +3,6 @@ from fastapi import APIRouter, Request
 from app import service
 from app.api.compute import compute
 from app.api.errors import BODY_ERROR_RESPONSES
-from app.api.examples import LOSS_FIELDS, SEED_PARAMETER
 from app.api.json_response import JSONBody
 from app.api.openapi import request_body
 from app.schemas.requests import ExplainRequest
@@ -18,7 +17,7 @@ router = APIRouter(prefix="/v1/explain", tags=["learning"])
     summary="The chain rule for one parameter's gradient, sample by sample, with every number",
     response_model=ExplainResponse,
     responses=BODY_ERROR_RESPONSES,
-    openapi_extra=request_body(ExplainRequest, LOSS_FIELDS, {"parameter": SEED_PARAMETER}),
+    openapi_extra=request_body("explain"),
 )
 async def explain(request: Request) -> JSONBody:
     return await compute(request, ExplainRequest, service.run_explain)

@@ -3,7 +3,6 @@ from fastapi import APIRouter, Request
 from app import service
 from app.api.compute import compute
 from app.api.errors import BODY_ERROR_RESPONSES
-from app.api.examples import FORWARD_FIELDS
 from app.api.json_response import JSONBody
 from app.api.openapi import request_body
 from app.schemas.requests import ForwardRequest
@@ -18,7 +17,7 @@ router = APIRouter(prefix="/v1/forward", tags=["backprop"])
     summary="Forward pass: every layer's pre-activation and activation",
     response_model=ForwardResponse,
     responses=BODY_ERROR_RESPONSES,
-    openapi_extra=request_body(ForwardRequest, FORWARD_FIELDS),
+    openapi_extra=request_body("forward"),
 )
 async def forward(request: Request) -> JSONBody:
     return await compute(request, ForwardRequest, service.run_forward)

@@ -3,7 +3,6 @@ from fastapi import APIRouter, Request
 from app import service
 from app.api.compute import compute
 from app.api.errors import BODY_ERROR_RESPONSES
-from app.api.examples import LOSS_FIELDS
 from app.api.json_response import JSONBody
 from app.api.openapi import request_body
 from app.schemas.requests import GradcheckRequest
@@ -18,7 +17,7 @@ router = APIRouter(prefix="/v1/gradcheck", tags=["learning"])
     summary="Check backprop against central finite differences, as torch.autograd.gradcheck does",
     response_model=GradcheckResponse,
     responses=BODY_ERROR_RESPONSES,
-    openapi_extra=request_body(GradcheckRequest, LOSS_FIELDS),
+    openapi_extra=request_body("gradcheck"),
 )
 async def gradcheck(request: Request) -> JSONBody:
     return await compute(request, GradcheckRequest, service.run_gradcheck)

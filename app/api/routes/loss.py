@@ -3,7 +3,6 @@ from fastapi import APIRouter, Request
 from app import service
 from app.api.compute import compute
 from app.api.errors import BODY_ERROR_RESPONSES
-from app.api.examples import LOSS_FIELDS
 from app.api.json_response import JSONBody
 from app.api.openapi import request_body
 from app.schemas.requests import LossRequest
@@ -18,7 +17,7 @@ router = APIRouter(prefix="/v1/loss", tags=["backprop"])
     summary="The loss of the network's output against targets",
     response_model=LossResponse,
     responses=BODY_ERROR_RESPONSES,
-    openapi_extra=request_body(LossRequest, LOSS_FIELDS),
+    openapi_extra=request_body("loss"),
 )
 async def loss(request: Request) -> JSONBody:
     return await compute(request, LossRequest, service.run_loss)

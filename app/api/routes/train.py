@@ -28,7 +28,7 @@ STREAM_DESCRIPTION = (
         **BODY_ERROR_RESPONSES,
         200: {"content": {NDJSON: {"schema": {"type": "string"}}}, "description": "The trace (JSON), or a stream of it (NDJSON)."},
     },
-    openapi_extra=request_body(TrainRequest),
+    openapi_extra=request_body("train"),
 )
 async def train(request: Request) -> Response:
     if NDJSON in request.headers.get("accept", ""):
@@ -42,7 +42,7 @@ async def train(request: Request) -> Response:
     summary="Train as /v1/train does and draw the loss curve of the recorded iterations (SVG)",
     response_class=SVGBody,
     responses={**BODY_ERROR_RESPONSES_EXPLICIT, **SVG_RESPONSE},
-    openapi_extra=request_body(TrainRequest),
+    openapi_extra=request_body("train_plot"),
 )
 async def train_plot(request: Request) -> SVGBody:
     return await compute(request, TrainRequest, service.run_train_plot, SVGBody)
