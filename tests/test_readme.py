@@ -91,3 +91,11 @@ def test_the_streaming_example_shows_the_real_first_line(client):
 def test_the_readme_links_only_to_files_that_exist():
     for target in re.findall(r"\]\(((?!https?:)[^)#]+)\)", (ROOT / "README.md").read_text()):
         assert (ROOT / target).exists(), target
+
+
+def test_readme_example_pipe_output_is_real(client):
+    text = (ROOT / "README.md").read_text()
+    url = re.search(r"curl -s '(localhost:8000/v1/examples/seed\?for=gradients)'", text).group(1)
+    shown = re.search(r"```json\n(\{\"loss\".*?)\n```", text, flags=re.S).group(1)
+    body = client.get(url.removeprefix("localhost:8000")).content
+    assert client.post("/v1/gradients", content=body, headers={"content-type": "application/json"}).text == shown
