@@ -81,12 +81,23 @@ def _serve(args: argparse.Namespace, blas_threads: int) -> int:
     import uvicorn
 
     from app.observability import LOGGING_CONFIG
+    from app.server import ensure_fd_room, uvicorn_options
 
     if args.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Each worker writes its metrics here and /metrics adds them up across workers.
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="backprop-metrics-")
+    settings = get_settings()
+    # Header/body timeouts, header size and connection caps (app/server.py); the workers
+    # inherit the raised file descriptor limit.
+    ensure_fd_room(settings.max_connections)
     uvicorn.run(
-        "app.main:app", host=args.host, port=args.port, workers=args.workers, log_config=LOGGING_CONFIG, access_log=False
+        "app.main:app",
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_config=LOGGING_CONFIG,
+        access_log=False,
+        **uvicorn_options(settings),
     )
     return 0
 

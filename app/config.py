@@ -17,7 +17,7 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="Address `backprop-api serve` binds.")
     port: int = Field(default=8000, ge=0, le=65535, description="Port `backprop-api serve` binds.")
     workers: int = Field(
-        default_factory=lambda: os.cpu_count() or 1,
+        default_factory=lambda: len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1,
         ge=1,
         description="uvicorn worker processes; default one per core (see bench/README.md).",
     )
@@ -86,6 +86,33 @@ class Settings(BaseSettings):
         ge=1,
         description="Most numbers in one answer (forward's activations, a trace, gradients, an explanation's "
         "numbers, a plot's points), checked before the work; ~14-30 bytes each as JSON.",
+    )
+
+    header_timeout: float = Field(
+        default=20.0,
+        gt=0,
+        description="Seconds a connection may take to send a request's complete headers, counted from its opening "
+        "or the previous response; then 408 (nothing if it sent nothing) and closed.",
+    )
+    body_timeout: float = Field(
+        default=20.0,
+        gt=0,
+        description="Seconds a request body may take after its headers, plus one second per body_min_rate bytes "
+        "received; then 408 and closed.",
+    )
+    body_min_rate: float = Field(
+        default=500.0,
+        gt=0,
+        description="Bytes a second a body keeps coming at without ever being cut by body_timeout.",
+    )
+    max_header_bytes: int = Field(
+        default=64 * 1024, ge=1024, description="Largest request line plus headers, in bytes; past it 431 and closed."
+    )
+    max_connections: int = Field(
+        default=1000,
+        ge=2,
+        description="Open connections per worker; a new one past it closes the oldest connection still waiting "
+        "for a request's headers, and is answered 503 when every other one has a request in progress.",
     )
 
 
