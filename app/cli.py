@@ -22,7 +22,7 @@ from typing import Any, TextIO
 
 from app.config import get_settings
 
-LOSS_FIELDS = ("network", "inputs", "targets", "loss", "reduction")
+LOSS_FIELDS = ("network", "inputs", "targets", "loss", "reduction", "label_smoothing", "class_weights")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
         cmd = sub.add_parser(name, help=help_text)
         cmd.add_argument("file", metavar="FILE", help="a JSON body, or - for standard input")
         _client_options(cmd)
+        cmd.add_argument("--json", action="store_true", help="print JSON for scripts instead of tables")
+        if name == "train":
+            cmd.add_argument("--progress", action="store_true", help="show the progress bar even when stderr is not a terminal")
     example = sub.add_parser("example", help="print a named example's body for an endpoint (by default /v1/train)")
     example.add_argument("name", help="seed, xor, ...")
     example.add_argument(
@@ -54,10 +57,25 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    from app.client import BackpropError
+    from app.client import BackpropError, ServiceError, ServiceUnavailable
 
     try:
         return {"train": _train, "gradients": _gradients, "example": _example}[args.command](args)
+    except ServiceUnavailable as exc:
+        if exc.unreachable:
+            print(
+                f"backprop-api: cannot reach the service at {args.url} ({exc.failure}).\n"
+                "Start it with `backprop-api serve` (in another terminal), point --url at a running one, "
+                "or compute in this process with --local.",
+                file=sys.stderr,
+            )
+        else:
+            print(f"backprop-api: {exc}", file=sys.stderr)
+        return 1
+    except ServiceError as exc:
+        # In-process there is no HTTP: say what is wrong without a status line.
+        print(f"backprop-api: {exc.explanation() if args.local else exc}", file=sys.stderr)
+        return 1
     except BackpropError as exc:
         print(f"backprop-api: {exc}", file=sys.stderr)
         return 1
@@ -70,8 +88,6 @@ def _client_options(cmd: argparse.ArgumentParser) -> None:
     where = cmd.add_mutually_exclusive_group()
     where.add_argument("--url", default=os.environ.get("BACKPROP_URL", "http://127.0.0.1:8000"), help="the service (default %(default)s)")
     where.add_argument("--local", action="store_true", help="compute in this process, no server")
-    cmd.add_argument("--json", action="store_true", help="print JSON for scripts instead of tables")
-    cmd.add_argument("--progress", action="store_true", help="show the progress bar even when stderr is not a terminal")
 
 
 def _serve(args: argparse.Namespace, blas_threads: int) -> int:
@@ -133,22 +149,41 @@ class _Local:
             detail = [ErrorEntry.model_validate(e) for e in error_entries(located(exc))]
             raise ValidationFailed(422, detail, str(exc)) from None
 
-    def gradients(self, **body: Any) -> Any:
+    def send(self, endpoint: str, body: dict[str, Any], *, stream: bool = False) -> Any:
+        """As the client's ``send``, for the endpoints the CLI uses (``gradients``, ``train`` streamed)."""
         from app.client import jsonable
-        from app.schemas.requests import LossRequest
+        from app.schemas.requests import LossRequest, TrainRequest
         from app.schemas.responses import GradientsResponse
 
+        if endpoint == "train" and stream:
+            req = self._validated(TrainRequest, body)
+            return self._items(self._computed(self.service.stream_train, req))
+        assert endpoint == "gradients", endpoint
         req = self._validated(LossRequest, body)
-        return GradientsResponse.model_validate(jsonable(self.service.run_gradients(req, self.settings)))
+        return GradientsResponse.model_validate(jsonable(self._computed(self.service.run_gradients, req)))
 
-    def train(self, *, stream: bool = False, **body: Any) -> Iterator[Any]:
-        from app.client import _stream_item, jsonable
-        from app.schemas.requests import TrainRequest
+    def _items(self, batches: Iterator[list[Any]]) -> Iterator[Any]:
+        from app.client import jsonable, stream_item
 
-        req = self._validated(TrainRequest, body)
-        for batch in self.service.stream_train(req, self.settings):
+        for batch in batches:
             for item in batch:
-                yield _stream_item(json.dumps(jsonable(item)))
+                yield stream_item(json.dumps(jsonable(item)))
+
+    def _computed(self, fn: Any, req: Any) -> Any:
+        """``fn(req, settings)``, its limit and overflow errors as the service answers them."""
+        from app.api.errors import non_finite_entry
+        from app.client import LimitExceeded, ValidationFailed
+        from app.nn.errors import NonFiniteError
+        from app.schemas.responses import ErrorEntry
+
+        try:
+            return fn(req, self.settings)
+        except self.service.LimitExceeded as exc:
+            entry = ErrorEntry(loc=["body", *exc.loc], msg=exc.message, type="limit_exceeded")
+            raise LimitExceeded(413, [entry], exc.message) from None
+        except NonFiniteError as exc:
+            entry = ErrorEntry.model_validate(non_finite_entry(exc))
+            raise ValidationFailed(422, [entry], entry.msg) from None
 
     def example(self, name: str, endpoint: str = "train") -> dict[str, Any]:
         from app.api.examples import ENDPOINTS, EXAMPLES, example_body
@@ -178,7 +213,7 @@ def _example(args: argparse.Namespace) -> int:
 
 def _gradients(args: argparse.Namespace) -> int:
     body = _read(args.file)
-    result = _connect(args).gradients(**{k: body[k] for k in LOSS_FIELDS if k in body})
+    result = _connect(args).send("gradients", {k: body[k] for k in LOSS_FIELDS if k in body})
     if args.json:
         print(result.model_dump_json(indent=2))
         return 0
@@ -199,7 +234,7 @@ def _train(args: argparse.Namespace) -> int:
     expected = recorded_count(int(body.get("iterations", 1)), int(body.get("record_every", 1)))
     show_bar = args.progress or sys.stderr.isatty()
     entries, summary = [], None
-    for item in _connect(args).train(**body, stream=True):
+    for item in _connect(args).send("train", body, stream=True):
         if isinstance(item, TrainSummary):
             summary = item
         else:

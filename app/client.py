@@ -25,8 +25,8 @@ import email.utils
 import json
 import math
 import time
-from collections.abc import AsyncIterator, Iterator
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from typing import Any, Literal, TypeVar
 
 import httpx
 import numpy as np
@@ -61,8 +61,12 @@ class ServiceError(BackpropError):
     def __init__(self, status: int, detail: list[ErrorEntry], text: str) -> None:
         self.status = status
         self.detail = detail
-        lines = [f"{'.'.join(map(str, d.loc))}: {d.msg}" for d in detail] or [text[:500]]
-        super().__init__(f"HTTP {status}: " + "; ".join(lines))
+        super().__init__(f"HTTP {status}: " + self.explanation(text))
+
+    def explanation(self, text: str = "") -> str:
+        """The ``detail`` entries as ``loc: msg`` lines joined by "; " (without the status)."""
+        lines = [f"{'.'.join(map(str, d.loc))}: {d.msg}" for d in self.detail] or [text[:500] or str(self.status)]
+        return "; ".join(lines)
 
 
 class ValidationFailed(ServiceError):
@@ -78,7 +82,13 @@ class NotFound(ServiceError):
 
 
 class ServiceUnavailable(BackpropError):
-    """The service could not be reached, or kept failing, after every retry."""
+    """The service could not be reached, or kept failing, after every retry; ``unreachable`` when no
+    attempt got an answer at all (nothing listening, a wrong address), ``failure`` the last failure."""
+
+    def __init__(self, message: str, failure: str = "", unreachable: bool = False) -> None:
+        super().__init__(message)
+        self.failure = failure
+        self.unreachable = unreachable
 
 
 def jsonable(value: Any) -> Any:
@@ -94,6 +104,43 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [jsonable(v) for v in value]
     return value
+
+
+# Argument types: plain lists, numpy arrays or the service's own models all serialise.
+MatrixLike = Sequence[Sequence[float]] | np.ndarray
+VectorLike = Sequence[float] | np.ndarray
+TargetsLike = Sequence[Sequence[float]] | Sequence[int] | np.ndarray
+NetworkLike = Mapping[str, Any] | BaseModel
+LossName = Literal["binary_cross_entropy", "cross_entropy", "mse"]
+Reduction = Literal["mean", "sum"]
+
+# Each endpoint's path and answer model (None: the text of an SVG document), for ``send``.
+ENDPOINTS: dict[str, tuple[str, type[BaseModel] | None]] = {
+    "forward": ("/v1/forward", ForwardResponse),
+    "loss": ("/v1/loss", LossResponse),
+    "gradients": ("/v1/gradients", GradientsResponse),
+    "gradcheck": ("/v1/gradcheck", GradcheckResponse),
+    "explain": ("/v1/explain", ExplainResponse),
+    "train": ("/v1/train", TrainResponse),
+    "train_plot": ("/v1/train/plot", None),
+    "diagram": ("/v1/diagram", None),
+}
+
+_LOSS_FIELDS = ("network", "inputs", "targets", "loss", "reduction", "label_smoothing", "class_weights")
+_TRAIN_FIELDS = (*_LOSS_FIELDS, "optimizer", "iterations", "record_every", "record", "trainable")
+
+
+def _loss_fields(arguments: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: arguments[name] for name in _LOSS_FIELDS}
+
+
+def _train_fields(arguments: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: arguments[name] for name in _TRAIN_FIELDS}
+
+
+def _fields(**fields: Any) -> dict[str, Any]:
+    """The body: the given fields, leaving out those not given (None), so the service's defaults apply."""
+    return {name: value for name, value in fields.items() if value is not None}
 
 
 def _error(response: httpx.Response) -> ServiceError:
@@ -116,7 +163,7 @@ def _parse(response: httpx.Response, model: type[M] | None) -> Any:
     return model.model_validate_json(response.content)
 
 
-def _stream_item(line: str) -> TraceEntry | TrainSummary:
+def stream_item(line: str) -> TraceEntry | TrainSummary:
     data = json.loads(line)
     return TrainSummary.model_validate(data) if "status" in data else TraceEntry.model_validate(data)
 
@@ -137,8 +184,9 @@ class _Options:
         content = None if body is None else json.dumps(jsonable(body)).encode()
         return http.build_request(method, path, content=content, headers={"Content-Type": "application/json", **(headers or {})})
 
-    def gave_up(self, method: str, path: str, failure: str) -> ServiceUnavailable:
-        return ServiceUnavailable(f"{method} {path} failed {self.retries + 1} times; last: {failure}")
+    def gave_up(self, method: str, path: str, failure: str, answered: bool) -> ServiceUnavailable:
+        message = f"{method} {path} failed {self.retries + 1} times; last: {failure}"
+        return ServiceUnavailable(message, failure, unreachable=not answered)
 
 
 # A server's Retry-After is honoured up to this many seconds.
@@ -191,7 +239,7 @@ class BackpropClient:
 
     def _send(self, method: str, path: str, body: dict[str, Any] | None = None, headers: dict[str, str] | None = None, stream: bool = False) -> httpx.Response:
         request = self._options.build(self._http, method, path, body, headers)
-        failure = ""
+        failure, answered = "", False
         for attempt in range(self._options.retries + 1):
             response: httpx.Response | None = None
             try:
@@ -201,49 +249,150 @@ class BackpropClient:
             else:
                 if (reason := _retry_reason(response)) is None:
                     return response
-                failure = reason
+                failure, answered = reason, True
                 response.close()
             if attempt < self._options.retries:
                 time.sleep(self._options.delay(attempt, response))
-        raise self._options.gave_up(method, path, failure)
+        raise self._options.gave_up(method, path, failure, answered)
 
     def _post(self, path: str, body: dict[str, Any], model: type[M] | None) -> Any:
         return _parse(self._send("POST", path, body), model)
 
-    def forward(self, **body: Any) -> ForwardResponse:
-        """``network``, ``inputs``."""
-        return self._post("/v1/forward", body, ForwardResponse)
+    def send(self, endpoint: str, body: Mapping[str, Any], *, stream: bool = False) -> Any:
+        """A body as it is (e.g. read from a file) to ``/v1/{endpoint}``, answered as the typed method
+        of that endpoint answers (``stream`` for ``train``); unknown fields are the service's 422."""
+        path, model = ENDPOINTS[endpoint]
+        if stream:
+            return self._stream(dict(body))
+        return self._post(path, dict(body), model)
 
-    def loss(self, **body: Any) -> LossResponse:
-        """``network``, ``inputs``, ``targets``, ``loss``, optional ``reduction``."""
-        return self._post("/v1/loss", body, LossResponse)
+    def forward(self, *, network: NetworkLike, inputs: MatrixLike) -> ForwardResponse:
+        """Every layer's pre-activation and activation for ``inputs`` ``[batch][in]``."""
+        return self._post("/v1/forward", _fields(network=network, inputs=inputs), ForwardResponse)
 
-    def gradients(self, **body: Any) -> GradientsResponse:
-        """As ``loss``."""
-        return self._post("/v1/gradients", body, GradientsResponse)
+    def loss(
+        self,
+        *,
+        network: NetworkLike,
+        inputs: MatrixLike,
+        targets: TargetsLike,
+        loss: LossName,
+        reduction: Reduction | None = None,
+        label_smoothing: float | None = None,
+        class_weights: VectorLike | None = None,
+    ) -> LossResponse:
+        """The loss of ``network`` on ``inputs`` against ``targets`` ``[batch][out]``; ``reduction``
+        ``mean`` (the service's default) or ``sum``; ``label_smoothing`` and ``class_weights`` for
+        ``cross_entropy``, as in ``torch.nn.functional.cross_entropy``."""
+        return self._post("/v1/loss", _fields(**_loss_fields(locals())), LossResponse)
 
-    def gradcheck(self, **body: Any) -> GradcheckResponse:
-        """As ``loss``, plus optional ``epsilon``, ``atol``, ``rtol``."""
-        return self._post("/v1/gradcheck", body, GradcheckResponse)
+    def gradients(
+        self,
+        *,
+        network: NetworkLike,
+        inputs: MatrixLike,
+        targets: TargetsLike,
+        loss: LossName,
+        reduction: Reduction | None = None,
+        label_smoothing: float | None = None,
+        class_weights: VectorLike | None = None,
+    ) -> GradientsResponse:
+        """As ``loss``, plus dLoss/dparameter for every layer's weights and biases."""
+        return self._post("/v1/gradients", _fields(**_loss_fields(locals())), GradientsResponse)
 
-    def explain(self, **body: Any) -> ExplainResponse:
-        """As ``loss``, plus ``parameter`` (``{"layer": k, "kind": "weights", "index": [j, i]}``)."""
-        return self._post("/v1/explain", body, ExplainResponse)
+    def gradcheck(
+        self,
+        *,
+        network: NetworkLike,
+        inputs: MatrixLike,
+        targets: TargetsLike,
+        loss: LossName,
+        reduction: Reduction | None = None,
+        label_smoothing: float | None = None,
+        class_weights: VectorLike | None = None,
+        epsilon: float | None = None,
+        atol: float | None = None,
+        rtol: float | None = None,
+    ) -> GradcheckResponse:
+        """Backprop's gradients against central differences of step ``epsilon``, judged as
+        ``torch.autograd.gradcheck`` does with ``atol`` and ``rtol`` (defaults: the service's)."""
+        fields = _loss_fields(locals()) | {"epsilon": epsilon, "atol": atol, "rtol": rtol}
+        return self._post("/v1/gradcheck", _fields(**fields), GradcheckResponse)
 
-    def diagram(self, **body: Any) -> str:
-        """``network``, optional ``inputs``, ``targets``, ``loss``: an SVG document."""
-        return self._post("/v1/diagram", body, None)
+    def explain(
+        self,
+        *,
+        network: NetworkLike,
+        inputs: MatrixLike,
+        targets: TargetsLike,
+        loss: LossName,
+        parameter: Mapping[str, Any],
+        reduction: Reduction | None = None,
+        label_smoothing: float | None = None,
+        class_weights: VectorLike | None = None,
+    ) -> ExplainResponse:
+        """The chain rule for one ``parameter`` (``{"layer": k, "kind": "weights", "index": [j, i]}``
+        or ``{"layer": k, "kind": "biases", "index": [j]}``), sample by sample."""
+        fields = _loss_fields(locals()) | {"parameter": parameter}
+        return self._post("/v1/explain", _fields(**fields), ExplainResponse)
 
-    def train_plot(self, **body: Any) -> str:
-        """As ``train``: the loss curve, an SVG document."""
-        return self._post("/v1/train/plot", body, None)
+    def diagram(
+        self,
+        *,
+        network: NetworkLike,
+        inputs: MatrixLike | None = None,
+        targets: TargetsLike | None = None,
+        loss: LossName | None = None,
+        reduction: Reduction | None = None,
+    ) -> str:
+        """The network drawn as an SVG document; labelled with activations given ``inputs``, and
+        with gradients given ``targets`` and ``loss`` too."""
+        fields = {"network": network, "inputs": inputs, "targets": targets, "loss": loss, "reduction": reduction}
+        return self._post("/v1/diagram", _fields(**fields), None)
 
-    def train(self, *, stream: bool = False, **body: Any) -> Any:
-        """The /v1/train body's fields. With ``stream``, an iterator of TraceEntry as they are
-        computed, then one TrainSummary; otherwise the whole TrainResponse."""
-        if not stream:
-            return self._post("/v1/train", body, TrainResponse)
-        return self._stream(body)
+    def train_plot(
+        self,
+        *,
+        network: NetworkLike,
+        inputs: MatrixLike,
+        targets: TargetsLike,
+        loss: LossName,
+        optimizer: Mapping[str, Any],
+        iterations: int,
+        reduction: Reduction | None = None,
+        label_smoothing: float | None = None,
+        class_weights: VectorLike | None = None,
+        record_every: int | None = None,
+        record: Sequence[str] | None = None,
+        trainable: Sequence[Mapping[str, Any] | None] | None = None,
+    ) -> str:
+        """As ``train``: the loss curve of the recorded iterations, an SVG document."""
+        return self._post("/v1/train/plot", _fields(**_train_fields(locals())), None)
+
+    def train(
+        self,
+        *,
+        network: NetworkLike,
+        inputs: MatrixLike,
+        targets: TargetsLike,
+        loss: LossName,
+        optimizer: Mapping[str, Any],
+        iterations: int,
+        reduction: Reduction | None = None,
+        label_smoothing: float | None = None,
+        class_weights: VectorLike | None = None,
+        record_every: int | None = None,
+        record: Sequence[str] | None = None,
+        trainable: Sequence[Mapping[str, Any] | None] | None = None,
+        stream: bool = False,
+    ) -> Any:
+        """Train with ``optimizer`` (``{"name": "sgd", "learning_rate": 0.5, ...}`` or ``{"name": "adam", ...}``)
+        for ``iterations`` full-batch steps, recording every ``record_every``-th iteration's loss and the
+        ``record``-ed extras (``"output"``, ``"gradients"``, ``"network"``); ``trainable`` masks freeze
+        parameters. The whole TrainResponse; with ``stream``, an iterator of TraceEntry as they are
+        computed, then one TrainSummary."""
+        body = _fields(**_train_fields(locals()))
+        return self._stream(body) if stream else self._post("/v1/train", body, TrainResponse)
 
     def _stream(self, body: dict[str, Any]) -> Iterator[TraceEntry | TrainSummary]:
         response = self._send("POST", "/v1/train", body, headers={"Accept": NDJSON}, stream=True)
@@ -253,7 +402,7 @@ class BackpropClient:
                 raise _error(response)
             for line in response.iter_lines():
                 if line:
-                    yield _stream_item(line)
+                    yield stream_item(line)
         finally:
             response.close()
 
@@ -298,7 +447,7 @@ class AsyncBackpropClient:
 
     async def _send(self, method: str, path: str, body: dict[str, Any] | None = None, headers: dict[str, str] | None = None, stream: bool = False) -> httpx.Response:
         request = self._options.build(self._http, method, path, body, headers)
-        failure = ""
+        failure, answered = "", False
         for attempt in range(self._options.retries + 1):
             response: httpx.Response | None = None
             try:
@@ -308,43 +457,142 @@ class AsyncBackpropClient:
             else:
                 if (reason := _retry_reason(response)) is None:
                     return response
-                failure = reason
+                failure, answered = reason, True
                 await response.aclose()
             if attempt < self._options.retries:
                 await asyncio.sleep(self._options.delay(attempt, response))
-        raise self._options.gave_up(method, path, failure)
+        raise self._options.gave_up(method, path, failure, answered)
 
     async def _post(self, path: str, body: dict[str, Any], model: type[M] | None) -> Any:
         return _parse(await self._send("POST", path, body), model)
 
-    async def forward(self, **body: Any) -> ForwardResponse:
-        return await self._post("/v1/forward", body, ForwardResponse)
-
-    async def loss(self, **body: Any) -> LossResponse:
-        return await self._post("/v1/loss", body, LossResponse)
-
-    async def gradients(self, **body: Any) -> GradientsResponse:
-        return await self._post("/v1/gradients", body, GradientsResponse)
-
-    async def gradcheck(self, **body: Any) -> GradcheckResponse:
-        return await self._post("/v1/gradcheck", body, GradcheckResponse)
-
-    async def explain(self, **body: Any) -> ExplainResponse:
-        return await self._post("/v1/explain", body, ExplainResponse)
-
-    async def diagram(self, **body: Any) -> str:
-        return await self._post("/v1/diagram", body, None)
-
-    async def train_plot(self, **body: Any) -> str:
-        return await self._post("/v1/train/plot", body, None)
-
-    async def train(self, *, stream: bool = False, **body: Any) -> Any:
-        """The whole TrainResponse; with ``stream``, the async iterator of ``train_stream``."""
+    async def send(self, endpoint: str, body: Mapping[str, Any], *, stream: bool = False) -> Any:
+        """As BackpropClient.send; with ``stream``, the async iterator of ``train``'s stream."""
+        path, model = ENDPOINTS[endpoint]
         if stream:
-            return self.train_stream(**body)
-        return await self._post("/v1/train", body, TrainResponse)
+            return self._stream(dict(body))
+        return await self._post(path, dict(body), model)
 
-    async def train_stream(self, **body: Any) -> AsyncIterator[TraceEntry | TrainSummary]:
+    async def forward(self, *, network: NetworkLike, inputs: MatrixLike) -> ForwardResponse:
+        """As BackpropClient.forward."""
+        return await self._post("/v1/forward", _fields(network=network, inputs=inputs), ForwardResponse)
+
+    async def loss(
+        self,
+        *,
+        network: NetworkLike,
+        inputs: MatrixLike,
+        targets: TargetsLike,
+        loss: LossName,
+        reduction: Reduction | None = None,
+        label_smoothing: float | None = None,
+        class_weights: VectorLike | None = None,
+    ) -> LossResponse:
+        """As BackpropClient.loss."""
+        return await self._post("/v1/loss", _fields(**_loss_fields(locals())), LossResponse)
+
+    async def gradients(
+        self,
+        *,
+        network: NetworkLike,
+        inputs: MatrixLike,
+        targets: TargetsLike,
+        loss: LossName,
+        reduction: Reduction | None = None,
+        label_smoothing: float | None = None,
+        class_weights: VectorLike | None = None,
+    ) -> GradientsResponse:
+        """As BackpropClient.gradients."""
+        return await self._post("/v1/gradients", _fields(**_loss_fields(locals())), GradientsResponse)
+
+    async def gradcheck(
+        self,
+        *,
+        network: NetworkLike,
+        inputs: MatrixLike,
+        targets: TargetsLike,
+        loss: LossName,
+        reduction: Reduction | None = None,
+        label_smoothing: float | None = None,
+        class_weights: VectorLike | None = None,
+        epsilon: float | None = None,
+        atol: float | None = None,
+        rtol: float | None = None,
+    ) -> GradcheckResponse:
+        """As BackpropClient.gradcheck."""
+        fields = _loss_fields(locals()) | {"epsilon": epsilon, "atol": atol, "rtol": rtol}
+        return await self._post("/v1/gradcheck", _fields(**fields), GradcheckResponse)
+
+    async def explain(
+        self,
+        *,
+        network: NetworkLike,
+        inputs: MatrixLike,
+        targets: TargetsLike,
+        loss: LossName,
+        parameter: Mapping[str, Any],
+        reduction: Reduction | None = None,
+        label_smoothing: float | None = None,
+        class_weights: VectorLike | None = None,
+    ) -> ExplainResponse:
+        """As BackpropClient.explain."""
+        fields = _loss_fields(locals()) | {"parameter": parameter}
+        return await self._post("/v1/explain", _fields(**fields), ExplainResponse)
+
+    async def diagram(
+        self,
+        *,
+        network: NetworkLike,
+        inputs: MatrixLike | None = None,
+        targets: TargetsLike | None = None,
+        loss: LossName | None = None,
+        reduction: Reduction | None = None,
+    ) -> str:
+        """As BackpropClient.diagram."""
+        fields = {"network": network, "inputs": inputs, "targets": targets, "loss": loss, "reduction": reduction}
+        return await self._post("/v1/diagram", _fields(**fields), None)
+
+    async def train_plot(
+        self,
+        *,
+        network: NetworkLike,
+        inputs: MatrixLike,
+        targets: TargetsLike,
+        loss: LossName,
+        optimizer: Mapping[str, Any],
+        iterations: int,
+        reduction: Reduction | None = None,
+        label_smoothing: float | None = None,
+        class_weights: VectorLike | None = None,
+        record_every: int | None = None,
+        record: Sequence[str] | None = None,
+        trainable: Sequence[Mapping[str, Any] | None] | None = None,
+    ) -> str:
+        """As BackpropClient.train_plot."""
+        return await self._post("/v1/train/plot", _fields(**_train_fields(locals())), None)
+
+    async def train(
+        self,
+        *,
+        network: NetworkLike,
+        inputs: MatrixLike,
+        targets: TargetsLike,
+        loss: LossName,
+        optimizer: Mapping[str, Any],
+        iterations: int,
+        reduction: Reduction | None = None,
+        label_smoothing: float | None = None,
+        class_weights: VectorLike | None = None,
+        record_every: int | None = None,
+        record: Sequence[str] | None = None,
+        trainable: Sequence[Mapping[str, Any] | None] | None = None,
+        stream: bool = False,
+    ) -> Any:
+        """As BackpropClient.train; with ``stream``, an async iterator (``async for item in await client.train(..., stream=True)``)."""
+        body = _fields(**_train_fields(locals()))
+        return self._stream(body) if stream else await self._post("/v1/train", body, TrainResponse)
+
+    async def _stream(self, body: dict[str, Any]) -> AsyncIterator[TraceEntry | TrainSummary]:
         """TraceEntry items as they are computed, then one TrainSummary."""
         response = await self._send("POST", "/v1/train", body, headers={"Accept": NDJSON}, stream=True)
         try:
@@ -353,7 +601,7 @@ class AsyncBackpropClient:
                 raise _error(response)
             async for line in response.aiter_lines():
                 if line:
-                    yield _stream_item(line)
+                    yield stream_item(line)
         finally:
             await response.aclose()
 

@@ -66,10 +66,40 @@ def test_gradients_table_from_stdin():
 def test_errors_exit_1_with_the_contract_message():
     bad = {"network": {"layers": [{"weights": [[2.0]]}]}, "inputs": [[3.0, 1.0]], "targets": [[1.0]], "loss": "mse"}
     out = cli("gradients", "-", "--local", stdin=json.dumps(bad))
-    assert out.returncode == 1 and "body.inputs" in out.stderr and "422" in out.stderr
+    # In-process there is no HTTP: the message, without a status line.
+    assert out.returncode == 1 and "body.inputs: each input row must have 1 value" in out.stderr and "HTTP" not in out.stderr
     typed = {**bad, "inputs": [["3.0"]]}
     out = cli("gradients", "-", "--local", stdin=json.dumps(typed))
     # The service's own wording, describing what was found.
     assert out.returncode == 1 and "body.inputs.0.0: Input should be a valid number; found the string '3.0'" in out.stderr
     assert cli("example", "nope", "--local").returncode == 1
     assert cli("train", "/nonexistent.json", "--local").returncode == 1
+
+
+def test_a_server_that_is_not_there_is_named_with_what_to_do(seed_file):
+    from tests.api.test_live_server import free_port
+
+    url = f"http://127.0.0.1:{free_port()}"
+    out = cli("train", str(seed_file), "--url", url)
+    assert out.returncode == 1
+    assert f"cannot reach the service at {url}" in out.stderr
+    assert "backprop-api serve" in out.stderr and "--local" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_local_limits_and_overflow_are_said_as_the_service_says_them():
+    deep = {"network": {"layers": [{"weights": [[1.0]]}] * 1001}, "inputs": [[1.0]], "targets": [[1.0]], "loss": "mse"}
+    out = cli("gradients", "-", "--local", stdin=json.dumps(deep))
+    assert out.returncode == 1 and "BACKPROP_MAX_LAYERS" in out.stderr and "Traceback" not in out.stderr
+    huge = {"network": {"layers": [{"weights": [[1e308]]}, {"weights": [[1e308]]}]}, "inputs": [[10.0]], "targets": [[1.0]], "loss": "mse"}
+    out = cli("gradients", "-", "--local", stdin=json.dumps(huge))
+    assert out.returncode == 1 and "overflowed" in out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("example", "seed", "--json"), ("example", "seed", "--progress"), ("gradients", "-", "--progress")],
+)
+def test_options_that_do_nothing_for_a_subcommand_are_refused(args):
+    out = cli(*args, "--local", stdin="{}")
+    assert out.returncode == 2 and "unrecognized arguments" in out.stderr

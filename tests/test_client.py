@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 
@@ -72,7 +73,7 @@ def test_typed_errors(seed_body):
             with pytest.raises(NotFound):
                 await client.example("nope")
             with pytest.raises(ValidationFailed):
-                await client.train_stream(**{**seed_body, "iterations": 0}).__anext__()
+                await (await client.train(**{**seed_body, "iterations": 0}, stream=True)).__anext__()
 
     run(scenario())
 
@@ -207,3 +208,45 @@ def test_retry_after_values(value, expected):
     from app.client import _retry_after
 
     assert _retry_after(value) == expected
+
+
+def test_a_misspelt_field_fails_in_python_before_any_request(seed_body):
+    sent = []
+    client = BackpropClient("http://test", transport=httpx.MockTransport(lambda request: sent.append(request) or httpx.Response(200)))
+    fields = {k: seed_body[k] for k in ("network", "inputs", "targets", "loss")}
+    with pytest.raises(TypeError, match="reducton"):
+        client.gradients(**fields, reducton="sum")
+    with pytest.raises(TypeError):
+        client.gradients(fields["network"], fields["inputs"])  # keyword-only
+    assert sent == []
+
+
+def test_fields_not_given_are_left_to_the_services_defaults(seed_body):
+    sent = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(json.loads(request.content))
+        return httpx.Response(200, json={"loss": 0.5, "output": [[0.5]]})
+
+    client = BackpropClient("http://test", transport=httpx.MockTransport(answer))
+    client.loss(network=seed_body["network"], inputs=[[0.7, 0.3]], targets=[[1.0]], loss="binary_cross_entropy")
+    client.loss(network=seed_body["network"], inputs=[[0.7, 0.3]], targets=[[1.0]], loss="binary_cross_entropy", reduction="sum")
+    assert set(sent[0]) == {"network", "inputs", "targets", "loss"} and sent[1]["reduction"] == "sum"
+
+
+def test_send_posts_a_body_as_it_is(seed_body):
+    async def scenario():
+        async with in_process() as client:
+            body = {k: seed_body[k] for k in ("network", "inputs", "targets", "loss")}
+            assert (await client.send("gradients", body)).loss == pytest.approx(SEED_LOSSES[0], abs=1e-15)
+            with pytest.raises(ValidationFailed) as failed:
+                await client.send("gradients", {**body, "lr": 0.1})
+            assert failed.value.detail[0].loc == ["body", "lr"]
+
+    run(scenario())
+
+
+def test_the_client_is_typed():
+    import importlib.resources
+
+    assert importlib.resources.files("app").joinpath("py.typed").is_file()

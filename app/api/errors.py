@@ -85,13 +85,18 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
     return _detail(422, error_entries(exc.errors()))
 
 
-async def _non_finite(request: Request, exc: NonFiniteError) -> JSONResponse:
+def non_finite_entry(exc: NonFiniteError) -> dict[str, Any]:
+    """The error entry of a computation that overflowed (also what the CLI's --local says)."""
     what = QUANTITY_WORDS.get(exc.quantity, exc.quantity)
     msg = (
         f"layer {exc.layer}'s {what} overflowed to a non-finite value (inf or NaN) although every input "
         f"was finite; expected values that stay within float64 range (scale down weights or inputs)"
     )
-    return _detail(422, [{"loc": ["body", "network", "layers", exc.layer], "msg": msg, "type": "non_finite"}])
+    return {"loc": ["body", "network", "layers", exc.layer], "msg": msg, "type": "non_finite"}
+
+
+async def _non_finite(request: Request, exc: NonFiniteError) -> JSONResponse:
+    return _detail(422, [non_finite_entry(exc)])
 
 
 async def _limit_exceeded(request: Request, exc: LimitExceeded) -> JSONResponse:
