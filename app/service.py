@@ -17,6 +17,7 @@ from app.config import Settings
 from app.nn.errors import Stopped
 from app.nn.explain import explain, explanation_size, explanation_steps
 from app.nn.gradcheck import gradcheck
+from app.nn.losses import LOSSES, Loss, class_index_targets
 from app.nn.network import Forward, Layer, Layout, evaluate, forward
 from app.render.svg import loss_curve, network_diagram
 from app.nn.optimizers import SGD, Adam, Optimizer
@@ -132,6 +133,34 @@ def _matrix(rows: list[list[float]]) -> np.ndarray:
     return np.asarray(rows, dtype=np.float64)
 
 
+def to_targets(req: LossRequest | DiagramRequest) -> np.ndarray:
+    """``[batch][out_last]`` float64 targets: the rows as sent, or class indices as one-hot rows (which
+    ``to_loss`` tells the loss to read as class indices)."""
+    if req.index_targets:
+        return class_index_targets(req.targets, req.network.n_out)  # type: ignore[arg-type]
+    return _matrix(req.targets)  # type: ignore[arg-type]
+
+
+def to_loss(req: LossRequest | DiagramRequest) -> Loss:
+    """The request's loss bound with its cross_entropy options: ``LOSSES[name]`` itself when there are none."""
+    weights = None if req.class_weights is None else np.asarray(req.class_weights, dtype=np.float64)
+    return LOSSES[req.loss].bind(  # type: ignore[index]
+        class_weights=weights, label_smoothing=req.label_smoothing, index_targets=req.index_targets
+    )
+
+
+def _loss_words(req: DiagramRequest) -> str:
+    """The loss and the options it was given, for a caption: ``cross_entropy, class indices, label_smoothing 0.1``."""
+    words = [str(req.loss)]
+    if req.index_targets:
+        words.append("class indices")
+    if req.label_smoothing:
+        words.append(f"label_smoothing {req.label_smoothing:g}")
+    if req.class_weights is not None:
+        words.append("class_weights")
+    return ", ".join(words)
+
+
 def to_optimizer(config: OptimizerConfig) -> Optimizer:
     if isinstance(config, SGDConfig):
         return SGD(config.learning_rate, config.momentum, config.nesterov, config.weight_decay)
@@ -204,7 +233,7 @@ def run_loss(req: LossRequest, settings: Settings) -> Payload:
     check_limits(req, settings)
     _check_output(req.size.batch * req.network.n_out + 1, settings, ("inputs",), "the output (batch x output width)")
     ev = evaluate(
-        to_layers(req.network), _matrix(req.inputs), _matrix(req.targets), req.loss, req.reduction, gradients=False
+        to_layers(req.network), _matrix(req.inputs), to_targets(req), to_loss(req), req.reduction, gradients=False
     )
     record_work(req.size.parameters)
     return {"loss": ev.loss, "output": _matrix_out(ev.forward.output)}
@@ -215,7 +244,7 @@ def run_gradients(req: LossRequest, settings: Settings) -> Payload:
     check_limits(req, settings)
     s = req.size
     _check_output(s.batch * req.network.n_out + 1 + s.parameters, settings, ("inputs",), "the output and a gradient per parameter")
-    ev = evaluate(to_layers(req.network), _matrix(req.inputs), _matrix(req.targets), req.loss, req.reduction)
+    ev = evaluate(to_layers(req.network), _matrix(req.inputs), to_targets(req), to_loss(req), req.reduction)
     assert ev.gradient is not None
     record_work(req.size.parameters)
     return {"loss": ev.loss, "output": _matrix_out(ev.forward.output), "gradients": gradients_payload(ev.layout, ev.gradient)}
@@ -240,7 +269,7 @@ def run_gradcheck(req: GradcheckRequest, settings: Settings) -> Payload:
     check_limits(req, settings, iterations=gradcheck_passes(req))
     _check_output(2 * req.size.parameters + 8, settings, ("network",), "two gradients per parameter")
     result = gradcheck(
-        to_layers(req.network), _matrix(req.inputs), _matrix(req.targets), req.loss, req.reduction,
+        to_layers(req.network), _matrix(req.inputs), to_targets(req), to_loss(req), req.reduction,
         epsilon=req.epsilon, atol=req.atol, rtol=req.rtol, should_stop=should_stop,
     )
     record_work(req.size.parameters, gradcheck_passes(req))
@@ -279,7 +308,7 @@ def run_explain(req: ExplainRequest, settings: Settings) -> Payload:
         ("parameter",),
         "the numbers of every step and every line of the derivation",
     )
-    e = explain(to_layers(req.network), _matrix(req.inputs), _matrix(req.targets), req.loss, req.reduction, p.layer, p.kind, p.index)
+    e = explain(to_layers(req.network), _matrix(req.inputs), to_targets(req), to_loss(req), req.reduction, p.layer, p.kind, p.index)
     record_work(req.size.parameters)
     return {
         "gradient": e.gradient,
@@ -319,11 +348,11 @@ def run_diagram(req: DiagramRequest, settings: Settings) -> str:
         check_limits(ForwardRequest.model_construct(network=req.network, inputs=req.inputs), settings)
         x = _matrix(req.inputs)
         if req.targets is not None:
-            ev = evaluate(layers, x, _matrix(req.targets), req.loss, req.reduction)  # type: ignore[arg-type]
+            ev = evaluate(layers, x, to_targets(req), to_loss(req), req.reduction)
             fwd = ev.forward
             assert ev.gradient is not None
             gradients = [w.tolist() for w, _ in ev.layout.views(ev.gradient)]
-            caption += f"; edge labels: dL/dw ({req.loss}, {req.reduction}, loss {ev.loss:.6g})"
+            caption += f"; edge labels: dL/dw ({_loss_words(req)}, {req.reduction}, loss {ev.loss:.6g})"
         else:
             fwd = forward(layers, x)
         values = [x[0].tolist()] + [a[0].tolist() for a in fwd.post]
@@ -361,8 +390,8 @@ def _start(req: TrainRequest, settings: Settings) -> tuple[Layout, Iterator[Trac
     chunks = start_training(
         layers,
         _matrix(req.inputs),
-        _matrix(req.targets),
-        req.loss,
+        to_targets(req),
+        to_loss(req),
         req.reduction,
         to_optimizer(req.optimizer),
         req.iterations,

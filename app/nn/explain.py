@@ -4,7 +4,8 @@ For layer ``k``, ``dL/dW_k[j][i] = scale * sum_s delta_k[s][j] * a_{k-1}[s][i]``
 input, and ``a = 1`` for a bias), where ``delta_k = dl/dpre_k`` is the *unreduced* per-sample
 derivative: at the output it comes from the loss, below it
 ``delta_k[j] = f_k'(pre_k[j]) * sum_m W_{k+1}[m][j] * delta_{k+1}[m]``; ``scale`` is
-``1 / count`` for ``mean`` (elements, or samples for cross_entropy) and 1 for ``sum``.
+``1 / count`` for ``mean`` (elements, or samples for cross_entropy, or for cross_entropy with
+class indices and class weights the summed weights of the samples' classes) and 1 for ``sum``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from app.nn.activations import ACTIVATIONS
-from app.nn.losses import LOSSES
+from app.nn.losses import CrossEntropyOptions, Loss, get_loss
 from app.nn.network import Layer, Packed, Workspace, checked_pass, evaluate
 
 Array = np.ndarray
@@ -54,7 +55,7 @@ class Explanation:
     parameter: tuple[int, str, tuple[int, ...]]
     samples: tuple[SampleDerivation, ...]
     reduction: str
-    divisor: int
+    divisor: int | float
     total: float
     reduction_line: str
     lines: tuple[str, ...] = field(default=())
@@ -86,18 +87,25 @@ def explanation_size(shapes: Sequence[tuple[int, int]], batch: int, layer: int) 
 
 
 def explain(
-    layers: Sequence[Layer], inputs: Array, targets: Array, loss: str, reduction: str, layer: int, kind: str, index: Sequence[int]
+    layers: Sequence[Layer],
+    inputs: Array,
+    targets: Array,
+    loss: str | Loss,
+    reduction: str,
+    layer: int,
+    kind: str,
+    index: Sequence[int],
 ) -> Explanation:
     """The derivation of dLoss/d(parameter) for weights[j][i] or biases[j] of ``layer``."""
     p = Packed.of(layers, inputs)
     layout, blocks, ws = p.layout, p.blocks, p.ws
+    spec = get_loss(loss)
     with np.errstate(all="ignore"):
         # Unreduced (sum) deltas are each sample's own chain rule; the reduction is applied last.
-        checked_pass(blocks, ws, targets, loss, "sum")
-    spec = LOSSES[loss]
+        checked_pass(blocks, ws, targets, spec, "sum")
     last = len(layers) - 1
     j = index[0]
-    divisor = spec.count(targets.shape, reduction)
+    divisor = spec.count(targets, reduction)
     samples = []
     for s in range(inputs.shape[0]):
         steps: list[Step] = []
@@ -130,13 +138,16 @@ def explain(
     total = float(sum(d.contribution for d in samples))
     # The reported gradient is backprop's own (identical to /v1/gradients); total / divisor
     # shows how the reduction combines the samples and agrees with it to rounding.
-    ev = evaluate(layers, inputs, targets, loss, reduction)
+    ev = evaluate(layers, inputs, targets, spec, reduction)
     assert ev.gradient is not None
     gradient = float(ev.gradient[layout.flat_index(layer, kind, index)])
     name = f"W{layer}[{j}][{index[1]}]" if kind == "weights" else f"b{layer}[{j}]"
     over = "samples" if spec.per_row else "output elements"
+    divisor_text = str(divisor)
+    if spec.options is not None and spec.options.weighted_mean:
+        over, divisor_text = "the weights of the samples' target classes, summed", _f(divisor)
     reduction_line = (
-        f"{reduction}: dL/d{name} = (sum of the {len(samples)} contributions) / {divisor} ({over}) = {_f(total)} / {divisor} = {_f(total / divisor)}"
+        f"{reduction}: dL/d{name} = (sum of the {len(samples)} contributions) / {divisor_text} ({over}) = {_f(total)} / {divisor_text} = {_f(total / divisor)}"
         if reduction == "mean"
         else f"sum: dL/d{name} = sum of the {len(samples)} contributions = {_f(gradient)}"
     )
@@ -166,6 +177,8 @@ def _output_steps(ws: Workspace, layers: Sequence[Layer], spec, targets: Array, 
                 f"= z_hat - z = {_f(out)} - {_f(y)} = {_f(delta)}"
             )
             factors = (d_out, d_act, Term("z_hat - z", "the same product, simplified (computed this way, stably)", delta))
+        elif spec.options is not None:
+            factors, line = _cross_entropy_factors(spec.options, targets[s], s, m, sym, out, delta)
         elif spec.name == "cross_entropy":
             factors = (
                 Term(f"p[{m}]", "the softmax probability of this class", out),
@@ -184,6 +197,37 @@ def _output_steps(ws: Workspace, layers: Sequence[Layer], spec, targets: Array, 
             factors = (d_out, d_act)
         steps.append(Step(sym, f"dl/dpre{last}[{m}]: the loss's slope in the output layer's pre-activation", delta, factors, line))
     return steps
+
+
+def _cross_entropy_factors(
+    o: CrossEntropyOptions, y_row: Array, s: int, m: int, sym: str, p: float, delta: float
+) -> tuple[tuple[Term, ...], str]:
+    """cross_entropy's output factors with torch's options: ``delta = p * sum_j e[j] - e[m]``, where the
+    effective target ``e[j] = w[j] * ((1 - eps) * y[j] + eps / C)`` (``e = y`` for neither option)."""
+    classes = y_row.shape[0]
+    e_row = o.effective_targets(y_row[None, :])[0]
+    e, total, y = float(e_row[m]), float(e_row.sum()), float(y_row[m])
+    formula = "y" if not o.label_smoothing else f"(1 - {o.label_smoothing:g}) * y + {o.label_smoothing:g} / {classes}"
+    if o.class_weights is not None:
+        formula = f"w * ({formula})"
+    if o.index_targets:
+        given = f"y[{m}] = {_f(y)} (1 for this sample's class {int(np.argmax(y_row))}, 0 for the others)"
+    else:
+        given = f"the target probability y[{m}] = {_f(y)}"
+    if o.label_smoothing:
+        given += f", label smoothing eps = {o.label_smoothing:g} over C = {classes} classes"
+    if o.class_weights is not None:
+        given += f", class weight w[{m}] = {_f(float(o.class_weights[m]))}"
+    factors = (
+        Term(f"p[{m}]", "the softmax probability of this class", p),
+        Term(f"e[{m}]", f"the effective target e = {formula}, from {given}", e),
+        Term("sum_j e[j]", "this sample's effective targets, summed: how much this sample weighs in the loss", total),
+    )
+    line = (
+        f"sample {s}: {sym} = p * sum_j e[j] - e (softmax and cross-entropy together, e = {formula}) "
+        f"= {_f(p)} * {_f(total)} - {_f(e)} = {_f(delta)}"
+    )
+    return factors, line
 
 
 def _hidden_step(ws: Workspace, layers: Sequence[Layer], k: int, u: int, s: int) -> Step:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from app.nn.errors import NonFiniteError, Stopped
-from app.nn.losses import LOSSES
+from app.nn.losses import Loss, get_loss
 from app.nn.network import Layer, Layout, Packed, evaluate, forward_pass
 
 Array = np.ndarray
@@ -43,7 +43,7 @@ def numerical_gradient(
     layers: Sequence[Layer],
     inputs: Array,
     targets: Array,
-    loss: str,
+    loss: str | Loss,
     reduction: str,
     epsilon: float,
     should_stop: Callable[[], bool] = lambda: False,
@@ -54,7 +54,7 @@ def numerical_gradient(
     """
     p = Packed.of(layers, inputs)
     layout, params, blocks, ws = p.layout, p.params, p.blocks, p.ws
-    spec = LOSSES[loss]
+    spec = get_loss(loss)
     out = np.empty(layout.size)
     last = len(layers) - 1
 
@@ -113,7 +113,7 @@ def gradcheck(
     layers: Sequence[Layer],
     inputs: Array,
     targets: Array,
-    loss: str,
+    loss: str | Loss,
     reduction: str,
     *,
     epsilon: float = 1e-6,

@@ -23,7 +23,7 @@ import numpy as np
 
 from app.nn.activations import ACTIVATIONS, Activation
 from app.nn.errors import NonFiniteError
-from app.nn.losses import LOSSES
+from app.nn.losses import Loss, get_loss
 
 Array = np.ndarray
 
@@ -273,7 +273,7 @@ def backward_pass(
     blocks: Sequence[Array],
     ws: Workspace,
     targets: Array,
-    loss: str,
+    loss: str | Loss,
     reduction: str,
     weights: Sequence[Array] | None = None,
     *,
@@ -281,12 +281,13 @@ def backward_pass(
 ) -> Array:
     """dLoss/dtheta into ``ws.grad`` (flat, layout order), from the values ``forward_pass`` left in ``ws``.
 
+    ``loss`` is a name of ``LOSSES`` or a bound Loss (as everywhere in the engine);
     ``weights`` are ``weight_views(blocks)`` when the caller keeps them (a loop does);
     ``output_ready`` says the forward pass computed the last activation (``ws.output``).
     """
     if weights is None:
         weights = weight_views(blocks)
-    spec = LOSSES[loss]
+    spec = get_loss(loss)
     last = len(blocks) - 1
     acts, pre, posts, delta, d_post = ws.acts, ws.pre, ws.posts, ws.delta, ws.d_post
     if spec.from_logits and output_ready and spec.grad_from_output is not None:
@@ -306,14 +307,15 @@ def backward_pass(
     return ws.grad
 
 
-def _loss_input(ws: Workspace, loss: str) -> Array:
-    return ws.pre[-1] if LOSSES[loss].from_logits else ws.output
+def _loss_input(ws: Workspace, spec: Loss) -> Array:
+    return ws.pre[-1] if spec.from_logits else ws.output
 
 
-def pass_loss(blocks: Sequence[Array], ws: Workspace, targets: Array, loss: str, reduction: str) -> float:
+def pass_loss(blocks: Sequence[Array], ws: Workspace, targets: Array, loss: str | Loss, reduction: str) -> float:
     """Forward into ``ws`` and the reduced loss, unchecked (non-finite values come out as they are)."""
-    forward_pass(blocks, ws, last_activation=not LOSSES[loss].from_logits)
-    return LOSSES[loss].value(_loss_input(ws, loss), targets, reduction)
+    spec = get_loss(loss)
+    forward_pass(blocks, ws, last_activation=not spec.from_logits)
+    return spec.value(_loss_input(ws, spec), targets, reduction)
 
 
 def _forward(ws: Workspace, copy: bool = False) -> Forward:
@@ -334,9 +336,9 @@ def forward(layers: Sequence[Layer], inputs: Array) -> Forward:
     return _forward(ws, copy=shared)
 
 
-def loss_value(fwd: Forward, targets: Array, loss: str, reduction: str) -> float:
+def loss_value(fwd: Forward, targets: Array, loss: str | Loss, reduction: str) -> float:
     """The reduced loss of ``fwd`` against ``targets`` ``[batch][out_last]``."""
-    spec = LOSSES[loss]
+    spec = get_loss(loss)
     with np.errstate(all="ignore"):
         return spec.value(fwd.pre[-1] if spec.from_logits else fwd.output, targets, reduction)
 
@@ -345,7 +347,7 @@ def evaluate(
     layers: Sequence[Layer],
     inputs: Array,
     targets: Array,
-    loss: str,
+    loss: str | Loss,
     reduction: str,
     *,
     gradients: bool = True,
@@ -363,7 +365,7 @@ def checked_pass(
     blocks: Sequence[Array],
     ws: Workspace,
     targets: Array,
-    loss: str,
+    loss: str | Loss,
     reduction: str,
     *,
     gradients: bool = True,
@@ -372,9 +374,10 @@ def checked_pass(
     """Forward, loss and (optionally) backward into ``ws``, raising NonFiniteError where a value overflowed
     (``weights`` as for ``backward_pass``)."""
     forward_pass(blocks, ws)
-    value = LOSSES[loss].value(_loss_input(ws, loss), targets, reduction)
+    spec = get_loss(loss)
+    value = spec.value(_loss_input(ws, spec), targets, reduction)
     if gradients:
-        backward_pass(blocks, ws, targets, loss, reduction, weights, output_ready=True)
+        backward_pass(blocks, ws, targets, spec, reduction, weights, output_ready=True)
     # One check of everything on the way (a sum is finite only if every term is); only
     # when it fails are the values searched, in the order they were computed, for the culprit.
     total = ws.values.sum() + value + (ws.grad.sum() if gradients else 0.0)

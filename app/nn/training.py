@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from app.nn.activations import ACTIVATIONS
-from app.nn.losses import LOSSES
+from app.nn.losses import Loss, get_loss
 from app.nn.network import Layer, Layout, Packed, backward_pass, checked_pass, forward_pass, pass_loss, weight_views
 from app.nn.optimizers import Optimizer
 
@@ -101,7 +101,7 @@ def start_training(
     layers: Sequence[Layer],
     inputs: Array,
     targets: Array,
-    loss: str,
+    loss: str | Loss,
     reduction: str,
     optimizer: Optimizer,
     iterations: int,
@@ -112,7 +112,8 @@ def start_training(
 ) -> Iterator[TraceChunk | Outcome]:
     """Check iteration 1 now, then iterate over trace chunks as they are computed; the last item is the Outcome.
 
-    ``trainable`` is a flat boolean ``[n]`` mask in ``Layout.of(layers)`` order (``None``: all).
+    ``loss`` is a name of ``LOSSES`` or a bound Loss; ``trainable`` is a flat boolean ``[n]`` mask
+    in ``Layout.of(layers)`` order (``None``: all).
     Raises NonFiniteError at once when the *initial* network already overflows (a bad
     request); later overflow is divergence.
     """
@@ -138,7 +139,7 @@ class _Trainer:
         layers: Sequence[Layer],
         inputs: Array,
         targets: Array,
-        loss: str,
+        loss: str | Loss,
         reduction: str,
         optimizer: Optimizer,
         iterations: int,
@@ -149,14 +150,15 @@ class _Trainer:
         packed = Packed.of(layers, inputs)
         self.layout = layout = packed.layout
         n = layout.size
-        self.targets, self.loss, self.reduction = targets, loss, reduction
+        # The loss itself, not its name: the loop hands it to every backward pass.
+        self.spec = get_loss(loss)
+        self.targets, self.reduction = targets, reduction
         # A period past the last iteration records the same iterations (the first and the last)
         # and keeps the arithmetic within numpy's integers.
         record_every = min(record_every, iterations)
         self.optimizer, self.iterations, self.record_every, self.record = optimizer, iterations, record_every, record
         self.frozen = None if trainable is None or trainable.all() else ~trainable
         self.ws = packed.ws
-        self.spec = LOSSES[loss]
         self.last_act = ACTIVATIONS[layout.activations[-1]]
         batch, n_out = targets.shape
         k = max(1, min(MAX_CHUNK, iterations, CHUNK_VALUES // max(n, batch * n_out)))
@@ -185,7 +187,7 @@ class _Trainer:
         with np.errstate(all="ignore"):
             # Iteration 1 runs on the caller's network: an overflow there is a bad request
             # (NonFiniteError, naming the layer), not divergence. Its pass is kept for the loop.
-            checked_pass(self.blocks, self.ws, targets, loss, reduction, weights=self.weights)
+            checked_pass(self.blocks, self.ws, targets, self.spec, reduction, weights=self.weights)
         self.logits[0] = self.ws.pre[-1]
 
     def _steps(self, n: int, precomputed: bool) -> None:
@@ -194,7 +196,7 @@ class _Trainer:
         # are a measurable part of an iteration.
         ws, blocks, weights, logits, history = self.ws, self.blocks, self.weights, self.logits, self.history
         params, grad, initial, frozen, grads = self.params, self.ws.grad, self.initial, self.frozen, self.grads
-        targets, loss, reduction, state, update = self.targets, self.loss, self.reduction, self.state, self.optimizer.update
+        targets, loss, reduction, state, update = self.targets, self.spec, self.reduction, self.state, self.optimizer.update
         fused, last, refresh = self.spec.from_logits, len(blocks) - 1, not self.swap
         grad_checks, zeros = (self.grad_checks, self.zeros) if self.check_grads else (None, None)
         for r in range(n):
@@ -283,7 +285,7 @@ class _Trainer:
 
     def _loss_at(self, params: Array) -> float:
         """The loss of the network with ``params``, computed in the workspace (no new buffers)."""
-        return pass_loss(self.layout.blocks(params), self.ws, self.targets, self.loss, self.reduction)
+        return pass_loss(self.layout.blocks(params), self.ws, self.targets, self.spec, self.reduction)
 
 
 def _with_views(layout: Layout, params: Array) -> tuple[Array, tuple[Array, ...], tuple[Array, ...]]:

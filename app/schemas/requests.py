@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, NoReturn
 
-from pydantic import Field, model_validator
+from pydantic import Discriminator, Field, Tag, ValidationError, ValidatorFunctionWrapHandler, WrapValidator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from app.nn.losses import LOSSES, REDUCTIONS
 from app.nn.training import RECORDABLE
@@ -16,6 +17,7 @@ from app.schemas.base import (
     StrictBool,
     StrictInt,
     StrictModel,
+    describe,
     field_error,
     rectangular,
 )
@@ -27,6 +29,106 @@ Recordable = Literal[RECORDABLE]  # type: ignore[valid-type]
 
 # Rows of probability targets must sum to 1 within this tolerance (the contract's).
 PROBABILITY_SUM_TOLERANCE = 1e-6
+
+# -- targets: rows, or cross_entropy's class indices ------------------------------------------
+
+ROWS_DESCRIPTION = (
+    "[batch][out_last]: one row per sample. binary_cross_entropy: values in [0, 1]; cross_entropy: "
+    "class probabilities, each row in [0, 1] and summing to 1; mse: any numbers."
+)
+CLASS_INDICES_DESCRIPTION = (
+    "[batch], cross_entropy only: each sample's class, an integer in [0, out_last) (JSON integers only: "
+    "1.0, true or \"1\" are not class indices), as torch.nn.functional.cross_entropy takes class indices."
+)
+
+
+def _targets_form(value: Any) -> str:
+    """Which form of targets ``value`` is meant to be: class indices when its first element is not a row."""
+    return "class_indices" if isinstance(value, list) and value and not isinstance(value[0], list) else "rows"
+
+
+_MIX = (
+    "targets are either all rows of class probabilities ([batch][out_last]) or all class indices ([batch]), "
+    "not a mix: element 0 is {first}, so element {i} must be one too"
+)
+
+
+def _error(loc: tuple[str | int, ...], kind: str, message: str, found: Any) -> InitErrorDetails:
+    # Not one of base's located types: the contract's message then adds "; found <what was found>".
+    return InitErrorDetails(type=PydanticCustomError(kind, message), loc=loc, input=found)
+
+
+def _targets_errors(value: Any, exc: ValidationError) -> ValidationError:
+    """The errors of the form the client meant, each at its element, without pydantic's union tag in
+    ``loc``; a row among class indices (or a number among rows) is called a mix."""
+    if _targets_form(value) == "rows":
+        errors: list[InitErrorDetails] = []
+        for e in exc.errors(include_url=False):
+            loc = e["loc"][1:]  # (tag, ...) -> (...)
+            if len(loc) == 1 and e["type"] == "list_type":  # element loc[0] of a list of rows is not a row
+                errors.append(_error(loc, "mixed_targets", _MIX.format(first="a row of class probabilities", i=loc[0]), e["input"]))
+            else:
+                kept = InitErrorDetails(type=e["type"], loc=loc, input=e["input"])  # type: ignore[typeddict-item]
+                if "ctx" in e:
+                    kept["ctx"] = e["ctx"]
+                errors.append(kept)
+        return ValidationError.from_exception_data("targets", errors)
+    errors = []
+    for i, t in enumerate(value):
+        if isinstance(t, list):
+            errors.append(_error((i,), "mixed_targets", _MIX.format(first="a class index", i=i), t))
+        elif type(t) is not int:
+            errors.append(
+                _error(
+                    (i,),
+                    "class_index_type",
+                    "a class index must be a JSON integer (targets hold one class in [0, out_last) per sample)",
+                    t,
+                )
+            )
+    return ValidationError.from_exception_data("targets", errors)
+
+
+def _option_error(name: str, kind: str, message: str, found: Any) -> NoReturn:
+    raise ValidationError.from_exception_data("request", [_error((name,), kind, message, found)])
+
+
+def _one_form_of_targets(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    try:
+        return handler(value)
+    except ValidationError as exc:
+        raise _targets_errors(value, exc) from None
+
+
+ClassIndices = Annotated[list[StrictInt], Field(min_length=1)]
+Targets = Annotated[
+    Annotated[Matrix, Tag("rows"), Field(title="Rows", description=ROWS_DESCRIPTION)]
+    | Annotated[ClassIndices, Tag("class_indices"), Field(title="Class indices", description=CLASS_INDICES_DESCRIPTION)],
+    Discriminator(_targets_form),
+    WrapValidator(_one_form_of_targets),
+]
+TARGETS_DESCRIPTION = (
+    "Rows [batch][out_last] (every loss), or for cross_entropy class indices [batch] (one integer per sample)."
+)
+ClassWeight = Annotated[FiniteFloat, Field(ge=0)]
+LABEL_SMOOTHING_DESCRIPTION = (
+    "cross_entropy only: torch's label_smoothing, in [0, 1). Each target row y becomes "
+    "(1 - label_smoothing) * y + label_smoothing / classes (a class index counts as a one-hot row). Default 0: none."
+)
+CLASS_WEIGHTS_DESCRIPTION = (
+    "cross_entropy only: torch's weight, one finite non-negative number per class (out_last), multiplying "
+    "that class's -log p in every sample. mean then divides by the summed weights of the samples' classes "
+    "for class-index targets, by the batch size for probability rows (as torch does). Default: none (every weight 1)."
+)
+
+
+# Dumps leave the options out at their defaults, so a body without them dumps (GET /v1/examples) as it did.
+def _no_smoothing(value: float) -> bool:
+    return value == 0.0
+
+
+def _no_weights(value: list[float] | None) -> bool:
+    return value is None
 
 
 @dataclass(frozen=True)
@@ -73,28 +175,45 @@ class ForwardRequest(StrictModel):
 
 
 class LossRequest(ForwardRequest):
-    """A network, inputs, targets ``[batch][out_last]`` and the loss to compute."""
+    """A network, inputs, targets ``[batch][out_last]`` (or class indices ``[batch]``) and the loss to compute."""
 
-    targets: Matrix = Field(description="Shape [batch][out_last].")
+    targets: Targets = Field(description=TARGETS_DESCRIPTION)
     loss: LossName = Field(  # type: ignore[valid-type]
         description="binary_cross_entropy needs a sigmoid last layer, cross_entropy a softmax one; mse fits any."
     )
     reduction: Reduction = Field(  # type: ignore[valid-type]
         default="mean",
-        description="mean averages over all elements (over samples for cross_entropy); sum adds them.",
+        description=(
+            "mean averages over all elements (over samples for cross_entropy, over the summed class_weights of "
+            "the samples' classes for class indices with class_weights); sum adds them."
+        ),
     )
+    label_smoothing: FiniteFloat = Field(
+        default=0.0, ge=0, lt=1, exclude_if=_no_smoothing, description=LABEL_SMOOTHING_DESCRIPTION
+    )
+    class_weights: Annotated[list[ClassWeight], Field(min_length=1)] | None = Field(
+        default=None, exclude_if=_no_weights, description=CLASS_WEIGHTS_DESCRIPTION
+    )
+
+    @property
+    def index_targets(self) -> bool:
+        """Whether ``targets`` are class indices ``[batch]`` rather than rows ``[batch][out_last]``."""
+        return _targets_form(self.targets) == "class_indices"
 
     @model_validator(mode="after")
     def _targets_fit(self) -> LossRequest:
-        rows, width = rectangular(self.targets, ("targets",), "targets")
         batch, n_out = len(self.inputs), self.network.n_out
-        if (rows, width) != (batch, n_out):
-            field_error(
-                ("targets",),
-                f"targets must have shape [{batch}][{n_out}] (one row per input row, one value per output "
-                f"unit), but have shape [{rows}][{width}]",
-                "shape_mismatch",
-            )
+        if self.index_targets:
+            self._check_class_indices(batch, n_out)
+        else:
+            rows, width = rectangular(self.targets, ("targets",), "targets")
+            if (rows, width) != (batch, n_out):
+                field_error(
+                    ("targets",),
+                    f"targets must have shape [{batch}][{n_out}] (one row per input row, one value per output "
+                    f"unit), but have shape [{rows}][{width}]",
+                    "shape_mismatch",
+                )
         required = LOSSES[self.loss].requires_activation
         last = self.network.layers[-1].activation
         if required is not None and last != required:
@@ -105,10 +224,59 @@ class LossRequest(ForwardRequest):
             )
         if self.loss == "binary_cross_entropy":
             self._check_range("binary_cross_entropy targets must be in [0, 1]")
-        elif self.loss == "cross_entropy":
+        elif self.loss == "cross_entropy" and not self.index_targets:
             self._check_range("cross_entropy targets are class probabilities in [0, 1]")
             self._check_rows_sum_to_one()
+        self._check_cross_entropy_options(n_out)
         return self
+
+    def _check_class_indices(self, batch: int, n_out: int) -> None:
+        if self.loss != "cross_entropy":
+            field_error(
+                ("targets",),
+                f"class indices (one integer per sample) are targets for cross_entropy only; {self.loss} needs "
+                f"rows of shape [{batch}][{n_out}]",
+                "shape_mismatch",
+            )
+        if len(self.targets) != batch:
+            field_error(
+                ("targets",),
+                f"class-index targets must have one class index per input row ({batch}), but have {len(self.targets)}",
+                "shape_mismatch",
+            )
+        for i, t in enumerate(self.targets):
+            if not 0 <= t < n_out:  # type: ignore[operator]
+                field_error(
+                    ("targets", i),
+                    f"a class index must be in [0, {n_out - 1}] (the last layer has {n_out} classes), but found {describe(t)}",
+                    "target_range",
+                )
+
+    def _check_cross_entropy_options(self, n_out: int) -> None:
+        """label_smoothing and class_weights: cross_entropy's only, one weight per class, and a mean over
+        class indices needs target classes whose weights do not sum to 0 (torch would answer NaN)."""
+        if self.loss != "cross_entropy":
+            for name, value, default in (("label_smoothing", self.label_smoothing, 0.0), ("class_weights", self.class_weights, None)):
+                if value != default:
+                    _option_error(name, "loss_option", f"{name} applies to the cross_entropy loss only, but loss is {self.loss}", value)
+            return
+        w = self.class_weights
+        if w is None:
+            return
+        if len(w) != n_out:
+            field_error(
+                ("class_weights",),
+                f"class_weights must have one weight per class ({n_out}, the last layer's outputs), but has {len(w)}",
+                "shape_mismatch",
+            )
+        if self.index_targets and self.reduction == "mean" and sum(w[t] for t in self.targets) == 0:  # type: ignore[index]
+            _option_error(
+                "class_weights",
+                "zero_weight_sum",
+                "with class-index targets, mean divides by the summed class_weights of the samples' classes, but they "
+                "are all 0 (torch would answer NaN); give one of those classes a positive weight or use reduction sum",
+                w,
+            )
 
     def _check_range(self, expected: str) -> None:
         for i, row in enumerate(self.targets):
@@ -270,9 +438,15 @@ class DiagramRequest(StrictModel):
 
     network: NetworkSpec
     inputs: Matrix | None = Field(default=None, description="Shape [batch][in_0]; the first row labels the neurons.")
-    targets: Matrix | None = Field(default=None, description="Shape [batch][out_last]; needs inputs and loss.")
+    targets: Targets | None = Field(default=None, description=TARGETS_DESCRIPTION + " Needs inputs and loss.")
     loss: LossName | None = None  # type: ignore[valid-type]
     reduction: Reduction = "mean"  # type: ignore[valid-type]
+    label_smoothing: FiniteFloat = Field(
+        default=0.0, ge=0, lt=1, exclude_if=_no_smoothing, description=LABEL_SMOOTHING_DESCRIPTION
+    )
+    class_weights: Annotated[list[ClassWeight], Field(min_length=1)] | None = Field(
+        default=None, exclude_if=_no_weights, description=CLASS_WEIGHTS_DESCRIPTION
+    )
 
     @model_validator(mode="after")
     def _parts_fit(self) -> DiagramRequest:
@@ -286,6 +460,11 @@ class DiagramRequest(StrictModel):
         elif self.inputs is not None:
             ForwardRequest.model_validate({"network": self.network, "inputs": self.inputs})
         return self
+
+    @property
+    def index_targets(self) -> bool:
+        """Whether ``targets`` are class indices ``[batch]`` rather than rows ``[batch][out_last]``."""
+        return _targets_form(self.targets) == "class_indices"
 
     @cached_property
     def size(self) -> RequestSize:

@@ -175,7 +175,12 @@ class SampleOut(StrictModel):
 
 class ReductionOut(StrictModel):
     kind: Literal["mean", "sum"]
-    divisor: int = Field(description="What mean divides by: output elements, or samples for cross_entropy; 1 for sum.")
+    divisor: float = Field(
+        description=(
+            "What mean divides by: output elements, or samples for cross_entropy (for class-index targets with "
+            "class_weights, the summed weights of the samples' classes); 1 for sum."
+        )
+    )
     total: float = Field(description="The sum of the samples' contributions.")
     line: str
 

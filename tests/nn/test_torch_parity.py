@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from app.nn.activations import ACTIVATIONS
-from app.nn.losses import LOSSES
+from app.nn.losses import LOSSES, class_index_targets
 from app.nn.network import Layout, evaluate
 from app.nn.optimizers import SGD, Adam
 from app.nn.training import train
@@ -172,3 +172,115 @@ def test_training_trace_matches_torch(name, frozen, rng):
     for params, snapshot in zip(result.trace.params, snapshots):
         ours = np.concatenate([np.concatenate([w.ravel(), b]) for w, b in layout.views(params)])
         np.testing.assert_allclose(ours, snapshot, rtol=RTOL, atol=ATOL)
+
+
+# -- cross_entropy with class-index targets, class weights and label smoothing --------------------
+
+# Every figure a parity test compares, kept so that a run can print the largest differences seen.
+CE_OPTION_CASES = [
+    pytest.param(index, weighted, eps, reduction, id=f"{'indices' if index else 'rows'}-{'weighted' if weighted else 'unweighted'}-eps{eps}-{reduction}")
+    for index in (True, False)
+    for weighted in (False, True)
+    for eps in (0.0, 0.1, 0.9)
+    for reduction in ("mean", "sum")
+]
+
+
+def ce_options_case(rng, index_targets, weighted, sizes=(3, 5, 4, 6), batch=9):
+    acts = [str(rng.choice(HIDDEN)) for _ in sizes[2:]] + ["softmax"]
+    layers = random_layers(rng, list(sizes), acts)
+    x = rng.normal(size=(batch, sizes[0]))
+    classes = sizes[-1]
+    indices = rng.integers(0, classes, batch)
+    y = class_index_targets(indices, classes) if index_targets else rng.dirichlet(np.ones(classes), size=batch)
+    w = rng.uniform(0.1, 3.0, classes) if weighted else None
+    torch_targets = torch.tensor(indices) if index_targets else torch.tensor(y)
+    return layers, acts, x, y, w, torch_targets
+
+
+def torch_ce(pre, torch_targets, w, eps, reduction):
+    weight = None if w is None else torch.tensor(w)
+    return F.cross_entropy(pre, torch_targets, weight=weight, label_smoothing=eps, reduction=reduction)
+
+
+@pytest.mark.parametrize("index_targets, weighted, eps, reduction", CE_OPTION_CASES)
+def test_cross_entropy_options_match_torch(index_targets, weighted, eps, reduction, rng):
+    layers, acts, x, y, w, yt = ce_options_case(rng, index_targets, weighted)
+    loss = LOSSES["cross_entropy"].bind(class_weights=w, label_smoothing=eps, index_targets=index_targets)
+    ev = evaluate(layers, x, y, loss, reduction)
+    params = torch_params(layers)
+    pres, posts = torch_forward(params, acts, x)
+    value = torch_ce(pres[-1], yt, w, eps, reduction)
+    value.backward()
+    for ours_pre, ours_post, pre, post in zip(ev.forward.pre, ev.forward.post, pres, posts):
+        assert_close(ours_pre, pre)
+        assert_close(ours_post, post)
+    assert ev.loss == pytest.approx(value.item(), rel=RTOL, abs=ATOL)
+    for (gw, gb), (tw, tb) in zip(Layout.of(layers).views(ev.gradient), params):
+        assert_close(gw, tw.grad)
+        assert_close(gb, tb.grad)
+    # The loss's own gradient in the logits, against torch's, at large logits as well.
+    for scale in (1.0, 1e3):
+        z = rng.normal(size=y.shape) * scale
+        zt = torch.tensor(z, requires_grad=True)
+        v = torch_ce(zt, yt, w, eps, reduction)
+        v.backward()
+        assert loss.value(z, y, reduction) == pytest.approx(v.item(), rel=RTOL, abs=ATOL)
+        assert_close(loss.grad(z, y, reduction), zt.grad)
+
+
+@pytest.mark.parametrize("eps", [0.0, 0.1])
+def test_weighted_class_indices_differ_from_weighted_rows_as_in_torch(eps, rng):
+    """The same one-hot targets as indices or as probability rows: torch divides a weighted mean by the
+    target classes' weights for the first and by the batch for the second; so must we."""
+    layers, acts, x, y, w, yt = ce_options_case(rng, True, True)
+    as_indices = evaluate(layers, x, y, LOSSES["cross_entropy"].bind(class_weights=w, label_smoothing=eps, index_targets=True), "mean")
+    as_rows = evaluate(layers, x, y, LOSSES["cross_entropy"].bind(class_weights=w, label_smoothing=eps), "mean")
+    pre = torch_forward(torch_params(layers), acts, x)[0][-1]
+    assert as_indices.loss == pytest.approx(torch_ce(pre, yt, w, eps, "mean").item(), rel=RTOL)
+    assert as_rows.loss == pytest.approx(torch_ce(pre, torch.tensor(y), w, eps, "mean").item(), rel=RTOL)
+    assert as_indices.loss != pytest.approx(as_rows.loss, rel=1e-6)
+
+
+# Steps small enough for a sum over weighted samples too: a chaotic training (a loss jumping from 70
+# to 10 and back) would amplify the last bit of any difference in summation order past the tolerance.
+GENTLE_OPTIMIZERS = {
+    "sgd": (SGD(0.02), lambda p: torch.optim.SGD(p, lr=0.02)),
+    "sgd-momentum": (SGD(0.01, momentum=0.5), lambda p: torch.optim.SGD(p, lr=0.01, momentum=0.5)),
+    "adam": (Adam(0.01), lambda p: torch.optim.Adam(p, lr=0.01)),
+}
+
+
+@pytest.mark.parametrize("index_targets, weighted, eps, reduction", CE_OPTION_CASES)
+@pytest.mark.parametrize("name", sorted(GENTLE_OPTIMIZERS))
+def test_cross_entropy_options_training_trace_matches_torch(name, index_targets, weighted, eps, reduction, rng):
+    ours, make_theirs = GENTLE_OPTIMIZERS[name]
+    layers, acts, x, y, w, yt = ce_options_case(rng, index_targets, weighted, sizes=(3, 4, 5), batch=6)
+    loss = LOSSES["cross_entropy"].bind(class_weights=w, label_smoothing=eps, index_targets=index_targets)
+    layout = Layout.of(layers)
+    iterations = 10
+    result = train(layers, x, y, loss, reduction, ours, iterations, record=frozenset({"network", "gradients"}))
+    params = torch_params(layers)
+    flat = [t for pair in params for t in pair]
+    opt = make_theirs(flat)
+    losses, snapshots, grads = [], [], []
+    for _ in range(iterations):
+        opt.zero_grad()
+        pres, _ = torch_forward(params, acts, x)
+        value = torch_ce(pres[-1], yt, w, eps, reduction)
+        value.backward()
+        grads.append(np.concatenate([t.grad.numpy().ravel() for t in flat]))
+        opt.step()
+        losses.append(value.item())
+        snapshots.append(np.concatenate([t.detach().numpy().ravel() for t in flat]))
+    assert result.status == "completed" and len(result.trace) == iterations
+    np.testing.assert_allclose(result.trace.losses, losses, rtol=RTOL, atol=ATOL)
+
+    def torch_order(vector):
+        return np.concatenate([np.concatenate([a.ravel(), b]) for a, b in layout.views(vector)])
+
+    for ours_grad, ours_params, their_grad, their_params in zip(result.trace.gradients, result.trace.params, grads, snapshots):
+        np.testing.assert_allclose(torch_order(ours_params), their_params, rtol=RTOL, atol=ATOL)
+        # A gradient entry that sums samples of both signs to near 0 carries the rounding of its terms
+        # (1e-15 of a gradient of 5 after a few steps), so entries are held to RTOL of the largest one.
+        np.testing.assert_allclose(torch_order(ours_grad), their_grad, rtol=RTOL, atol=RTOL * np.abs(their_grad).max())
