@@ -99,3 +99,11 @@ def test_readme_example_pipe_output_is_real(client):
     shown = re.search(r"```json\n(\{\"loss\".*?)\n```", text, flags=re.S).group(1)
     body = client.get(url.removeprefix("localhost:8000")).content
     assert client.post("/v1/gradients", content=body, headers={"content-type": "application/json"}).text == shown
+
+
+def test_readme_class_index_example_is_real(client):
+    text = (ROOT / "README.md").read_text()
+    body = re.search(r"curl -s -X POST localhost:8000/v1/gradients -H 'Content-Type: application/json' -d '(.*?)'\n", text, flags=re.S).group(1)
+    shown = re.search(r"```json\n\s*(\{\"loss\":1\.49.*?)\n\s*```", text, flags=re.S).group(1)
+    r = client.post("/v1/gradients", content=body, headers={"content-type": "application/json"})
+    assert r.text == shown
