@@ -56,7 +56,7 @@ def test_a_413_is_counted_under_its_route(make_client, seed_body):
 
 
 def _seed(seed_body: dict, iterations: int) -> bytes:
-    return json.dumps({**seed_body, "iterations": iterations}).encode()
+    return json.dumps({**seed_body, "iterations": iterations, "record": []}).encode()
 
 
 def _raw_post(port: int, path: str, body: bytes, send_bytes: int | None = None, extra: str = "") -> socket.socket:
