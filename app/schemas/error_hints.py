@@ -1,0 +1,128 @@
+"""What an error can tell a client beyond "wrong": the fields that were meant, by name.
+
+``fields_at(model, loc)`` walks a request model along an error's ``loc`` (field names and
+list indices, as the client's body has them) and gives the field names valid there;
+``did_you_mean(key, fields)`` picks the one an unknown key most likely meant, knowing the
+names PyTorch users bring with them (``lr``, ``weight``, ``bias``, ...).
+"""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel
+
+# Names from torch, numpy-ml and common habit, for the field they mean here.
+ALIASES = {
+    "lr": "learning_rate",
+    "learningrate": "learning_rate",
+    "step_size": "learning_rate",
+    "beta1": "betas",
+    "beta2": "betas",
+    "epsilon": "eps",
+    "weight": "weights",
+    "w": "weights",
+    "bias": "biases",
+    "b": "biases",
+    "act": "activation",
+    "activation_function": "activation",
+    "nonlinearity": "activation",
+    "x": "inputs",
+    "input": "inputs",
+    "data": "inputs",
+    "y": "targets",
+    "target": "targets",
+    "labels": "targets",
+    "criterion": "loss",
+    "loss_fn": "loss",
+    "epochs": "iterations",
+    "steps": "iterations",
+    "n_iterations": "iterations",
+    "optim": "optimizer",
+    "optimiser": "optimizer",
+    "layer": "layers",
+    "model": "network",
+    "net": "network",
+    "smoothing": "label_smoothing",
+}
+
+
+def _members(annotation: Any) -> list[Any]:
+    """The types an annotation admits: Annotated and unions unwrapped, None dropped."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _members(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        return [m for arg in typing.get_args(annotation) for m in _members(arg)]
+    return [] if annotation is type(None) else [annotation]
+
+
+def _child(annotation: Any, part: str | int) -> list[Any]:
+    found: list[Any] = []
+    for member in _members(annotation):
+        if isinstance(member, type) and issubclass(member, BaseModel) and isinstance(part, str):
+            field = member.model_fields.get(part)
+            if field is not None:
+                found.append(field.annotation)
+        elif typing.get_origin(member) in (list, tuple, Sequence) and isinstance(part, int):
+            args = typing.get_args(member)
+            found.extend(args[:1] if typing.get_origin(member) is not tuple else args[part : part + 1])
+    return found
+
+
+def fields_at(model: type[BaseModel], loc: Sequence[str | int]) -> set[str]:
+    """The field names of the object(s) at ``loc`` in a ``model`` body (empty if none is known there)."""
+    annotations: list[Any] = [model]
+    for part in loc:
+        annotations = [child for a in annotations for child in _child(a, part)]
+    return {
+        name
+        for a in annotations
+        for m in _members(a)
+        if isinstance(m, type) and issubclass(m, BaseModel)
+        for name in m.model_fields
+    }
+
+
+def did_you_mean(key: str, fields: set[str]) -> str | None:
+    """The field ``key`` most likely meant, or None."""
+    folded = key.strip().lower().replace("-", "_")
+    if folded in fields and folded != key:
+        return folded
+    alias = ALIASES.get(folded)
+    if alias in fields:
+        return alias
+    close = difflib.get_close_matches(folded, sorted(fields), n=1, cutoff=0.7)
+    return close[0] if close else None
+
+
+def _tagged_member(annotations: list[Any], part: str) -> Any | None:
+    """The union member that ``part`` is the tag of (a model with a Literal field of that value), if any."""
+    for a in annotations:
+        for m in _members(a):
+            if isinstance(m, type) and issubclass(m, BaseModel):
+                for field in m.model_fields.values():
+                    if typing.get_origin(field.annotation) is typing.Literal and part in typing.get_args(field.annotation):
+                        return m
+    return None
+
+
+def body_loc(model: type[BaseModel], loc: Sequence[str | int]) -> tuple[str | int, ...]:
+    """``loc`` as a path into the body: the tags pydantic puts in the locations of a discriminated
+    union's errors (``("optimizer", "sgd", "learning_rate")``) are not in the body, so they go."""
+    annotations: list[Any] = [model]
+    path: list[str | int] = []
+    for part in loc:
+        children = [child for a in annotations for child in _child(a, part)]
+        if not children and isinstance(part, str):
+            member = _tagged_member(annotations, part)
+            if member is not None:
+                annotations = [member]
+                continue
+        path.append(part)
+        annotations = children
+    return tuple(path)
