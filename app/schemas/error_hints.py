@@ -126,3 +126,8 @@ def body_loc(model: type[BaseModel], loc: Sequence[str | int]) -> tuple[str | in
         path.append(part)
         annotations = children
     return tuple(path)
+
+
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """``n`` and the noun in its number: "1 value", "2 values", "1 class", "3 classes"."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"

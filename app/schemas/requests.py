@@ -21,6 +21,7 @@ from app.schemas.base import (
     field_error,
     rectangular,
 )
+from app.schemas.error_hints import counted
 from app.schemas.network import NetworkSpec
 
 LossName = Literal[tuple(LOSSES)]  # type: ignore[valid-type]
@@ -163,8 +164,8 @@ class ForwardRequest(StrictModel):
         if width != self.network.n_in:
             field_error(
                 ("inputs",),
-                f"each input row must have {self.network.n_in} values (layer 0 has {self.network.n_in} "
-                f"inputs), but the rows have {width}",
+                f"each input row must have {counted(self.network.n_in, 'value')} (layer 0 has "
+                f"{counted(self.network.n_in, 'input')}), but the rows have {width}",
                 "shape_mismatch",
             )
         return self
@@ -266,7 +267,7 @@ class LossRequest(ForwardRequest):
         if len(w) != n_out:
             field_error(
                 ("class_weights",),
-                f"class_weights must have one weight per class ({n_out}, the last layer's outputs), but has {len(w)}",
+                f"class_weights must have one weight per class ({n_out}, the last layer's outputs), but has {counted(len(w), 'weight')}",
                 "shape_mismatch",
             )
         if self.index_targets and self.reduction == "mean" and sum(w[t] for t in self.targets) == 0:  # type: ignore[index]
@@ -364,7 +365,7 @@ class TrainRequest(LossRequest):
         if len(self.trainable) != len(layers):
             field_error(
                 ("trainable",),
-                f"trainable must have one entry per layer ({len(layers)}), but has {len(self.trainable)}",
+                f"trainable must have one entry per layer ({len(layers)}), but has {counted(len(self.trainable), 'entry', 'entries')}",
                 "shape_mismatch",
             )
         for k, (mask, layer) in enumerate(zip(self.trainable, layers)):
@@ -380,7 +381,7 @@ class TrainRequest(LossRequest):
             if mask.biases is not None and len(mask.biases) != layer.n_out:
                 field_error(
                     ("trainable", k, "biases"),
-                    f"trainable[{k}].biases must have {layer.n_out} values (layer {k}'s outputs), "
+                    f"trainable[{k}].biases must have {counted(layer.n_out, 'value')} (layer {k}'s outputs), "
                     f"but has {len(mask.biases)}",
                     "shape_mismatch",
                 )
@@ -419,7 +420,7 @@ class ExplainRequest(LossRequest):
         if len(p.index) != len(shape):
             field_error(
                 ("parameter", "index"),
-                f"{p.kind} index must have {len(shape)} number(s) ({'[j, i]' if p.kind == 'weights' else '[j]'}), but has {len(p.index)}",
+                f"{p.kind} index must have {counted(len(shape), 'number')} ({'[j, i]' if p.kind == 'weights' else '[j]'}), but has {len(p.index)}",
                 "shape_mismatch",
             )
         for axis, (i, n) in enumerate(zip(p.index, shape)):
