@@ -1,8 +1,13 @@
-"""Request bodies parsed and validated in one pass by pydantic's own JSON parser.
+"""Request bodies parsed and validated: small ones in one pass by pydantic's own JSON parser,
+large ones in bounded time and memory by app.api.large_body.
 
 FastAPI's default path (``json.loads`` into Python objects, then validation) costs
 several times more per number than ``model_validate_json``, which matters for
 networks of a million parameters; errors keep the contract's shape and locations.
+A body over THREAD_BODY_BYTES is validated in a worker thread by app.api.large_body,
+which parses its arrays of numbers straight into float64 (pydantic would make a Python
+float of each, and hold the GIL all the while) and builds at most MAX_REPORTED_ERRORS
+errors however many there are; a small body cannot hold enough to matter.
 The compute routes call ``read_body`` themselves rather than declaring the body as a
 FastAPI dependency: each resolved dependency costs a request about 20 us (bench/README.md),
 a tenth of a whole seed /v1/gradients request.
@@ -17,9 +22,13 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
+from app.api.errors import MAX_REPORTED_ERRORS
+from app.api.large_body import Invalid, StructureTooLarge, validate_large
+from app.service import LimitExceeded
+
 M = TypeVar("M", bound=BaseModel)
 
-# Bodies larger than this are validated in a worker thread so the event loop stays free.
+# Bodies larger than this are validated in a worker thread, by app.api.large_body.
 THREAD_BODY_BYTES = 64 * 1024
 
 
@@ -46,12 +55,38 @@ async def read_body(request: Request, model: type[M]) -> M:
                 }
             ]
         )
+    if len(raw) > THREAD_BODY_BYTES:
+        return await anyio.to_thread.run_sync(parse_large_body, raw, model, request.app.state.settings.max_layers)
     try:
-        if len(raw) > THREAD_BODY_BYTES:
-            return await anyio.to_thread.run_sync(model.model_validate_json, raw)
         return model.model_validate_json(raw)
     except ValidationError as exc:
-        raise RequestValidationError(located(exc)) from None
+        raise request_error(exc.errors(include_url=False)) from None
+
+
+def parse_large_body(raw: bytes, model: type[M], max_layers: int) -> M:
+    """``raw`` as a ``model`` by app.api.large_body, its failures as the HTTP layer's exceptions."""
+    try:
+        return validate_large(raw, model, max_layers)
+    except Invalid as exc:
+        raise request_error(exc.errors, exc.more, exc.at_least) from None
+    except StructureTooLarge as exc:
+        raise LimitExceeded(
+            (),
+            f"the number of {exc.what} in the body",
+            exc.found,
+            exc.limit,
+            "max_layers",
+        ) from None
+
+
+def request_error(errors: list[dict[str, Any]], more: int = 0, at_least: bool = False) -> RequestValidationError:
+    """The first MAX_REPORTED_ERRORS of pydantic's ``errors`` located under ``body``, the count of
+    the rest (and of ``more``, never built) attached for app.api.errors."""
+    shown = errors[:MAX_REPORTED_ERRORS]
+    exc = RequestValidationError([{**error, "loc": ("body", *error["loc"])} for error in shown])
+    exc.more_errors = len(errors) - len(shown) + more  # type: ignore[attr-defined]
+    exc.more_at_least = at_least  # type: ignore[attr-defined]
+    return exc
 
 
 def located(exc: ValidationError) -> list[dict[str, Any]]:

@@ -71,18 +71,26 @@ def _message(error: dict[str, Any]) -> str:
     return f"{msg}; found {describe(error.get('input'))}"
 
 
-def error_entries(errors: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Pydantic's errors as the contract's ``detail`` entries: no echoed input, a described one in ``msg``."""
+def error_entries(errors: Sequence[dict[str, Any]], more: int = 0, at_least: bool = False) -> list[dict[str, Any]]:
+    """Pydantic's errors as the contract's ``detail`` entries: no echoed input, a described one in ``msg``.
+
+    At most MAX_REPORTED_ERRORS entries, then one that counts the rest: those of ``errors``
+    beyond the cap plus ``more``, errors that were counted but never built (a large body's,
+    app.api.large_body). ``at_least``: some were not even counted (a large block of a type
+    whose failing elements are not simply known was cut), so the count is a lower bound.
+    """
     entries = [{"loc": list(error["loc"]), "msg": _message(error), "type": error["type"]} for error in errors[:MAX_REPORTED_ERRORS]]
-    if len(errors) > MAX_REPORTED_ERRORS:
+    hidden = max(0, len(errors) - MAX_REPORTED_ERRORS) + more
+    if hidden:
         # A body with a million bad numbers should not get a million-entry answer.
-        more = len(errors) - MAX_REPORTED_ERRORS
-        entries.append({"loc": ["body"], "msg": f"{more} more errors like these were found", "type": "too_many_errors"})
+        count = f"at least {hidden}" if at_least else f"{hidden}"
+        entries.append({"loc": ["body"], "msg": f"{count} more errors like these were found", "type": "too_many_errors"})
     return entries
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-    return _detail(422, error_entries(exc.errors()))
+    # app.api.body attaches the count of errors it did not build (or locate) to the exception.
+    return _detail(422, error_entries(exc.errors(), getattr(exc, "more_errors", 0), getattr(exc, "more_at_least", False)))
 
 
 def non_finite_entry(exc: NonFiniteError) -> dict[str, Any]:

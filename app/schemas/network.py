@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from app.nn.activations import ACTIVATIONS, LAST_LAYER_ONLY
-from app.schemas.base import FiniteFloat, Matrix, StrictModel, field_error, rectangular
+from app.schemas.base import Matrix, NumberRow, StrictModel, field_error, rectangular
 
 ActivationName = Literal[tuple(ACTIVATIONS)]  # type: ignore[valid-type]
 
@@ -16,7 +16,7 @@ class LayerSpec(StrictModel):
     """One dense layer: ``pre_activation = inputs @ weights.T + biases``, then ``activation``."""
 
     weights: Matrix = Field(description="Shape [out][in] (the torch.nn.Linear convention).")
-    biases: list[FiniteFloat] | None = Field(
+    biases: NumberRow | None = Field(
         default=None, description="Length out; omitted means zeros."
     )
     activation: ActivationName = Field(  # type: ignore[valid-type]
