@@ -137,7 +137,7 @@ class _Local:
     def _validated(self, model: Any, body: dict[str, Any]) -> Any:
         from pydantic import ValidationError
 
-        from app.api.body import located
+        from app.api.body import request_error
         from app.api.errors import error_entries
         from app.client import ValidationFailed, jsonable
         from app.schemas.responses import ErrorEntry
@@ -146,7 +146,9 @@ class _Local:
             return model.model_validate_json(json.dumps(jsonable(body)))
         except ValidationError as exc:
             # The server's own error entries, so --local says exactly what the service says.
-            detail = [ErrorEntry.model_validate(e) for e in error_entries(located(exc))]
+            said = request_error(exc.errors(include_url=False), model)
+            entries = error_entries(said.errors(), said.more_errors, said.more_at_least)  # type: ignore[attr-defined]
+            detail = [ErrorEntry.model_validate(e) for e in entries]
             raise ValidationFailed(422, detail, str(exc)) from None
 
     def send(self, endpoint: str, body: dict[str, Any], *, stream: bool = False) -> Any:

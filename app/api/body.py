@@ -24,6 +24,7 @@ from pydantic import BaseModel, ValidationError
 
 from app.api.errors import MAX_REPORTED_ERRORS
 from app.api.large_body import Invalid, StructureTooLarge, validate_large
+from app.schemas.error_hints import readable
 from app.service import LimitExceeded
 
 M = TypeVar("M", bound=BaseModel)
@@ -60,7 +61,7 @@ async def read_body(request: Request, model: type[M]) -> M:
     try:
         return model.model_validate_json(raw)
     except ValidationError as exc:
-        raise request_error(exc.errors(include_url=False)) from None
+        raise request_error(exc.errors(include_url=False), model) from None
 
 
 def parse_large_body(raw: bytes, model: type[M], max_layers: int) -> M:
@@ -68,7 +69,7 @@ def parse_large_body(raw: bytes, model: type[M], max_layers: int) -> M:
     try:
         return validate_large(raw, model, max_layers)
     except Invalid as exc:
-        raise request_error(exc.errors, exc.more, exc.at_least) from None
+        raise request_error(exc.errors, model, exc.more, exc.at_least) from None
     except StructureTooLarge as exc:
         raise LimitExceeded(
             (),
@@ -79,16 +80,18 @@ def parse_large_body(raw: bytes, model: type[M], max_layers: int) -> M:
         ) from None
 
 
-def request_error(errors: list[dict[str, Any]], more: int = 0, at_least: bool = False) -> RequestValidationError:
-    """The first MAX_REPORTED_ERRORS of pydantic's ``errors`` located under ``body``, the count of
-    the rest (and of ``more``, never built) attached for app.api.errors."""
-    shown = errors[:MAX_REPORTED_ERRORS]
+def request_error(
+    errors: list[dict[str, Any]], model: type[BaseModel], more: int = 0, at_least: bool = False
+) -> RequestValidationError:
+    """The first MAX_REPORTED_ERRORS of pydantic's ``errors`` for a ``model`` body, said as a client can
+    act on them (app.schemas.error_hints) and located under ``body``, the count of the rest (and of
+    ``more``, never built) attached for app.api.errors."""
+    # A flat array where rows belong is one error however many numbers it has: read past the cap.
+    considered = errors[: 2 * MAX_REPORTED_ERRORS]
+    said = readable(considered, model)
+    shown = said[:MAX_REPORTED_ERRORS]
     exc = RequestValidationError([{**error, "loc": ("body", *error["loc"])} for error in shown])
-    exc.more_errors = len(errors) - len(shown) + more  # type: ignore[attr-defined]
+    exc.more_errors = len(said) - len(shown) + len(errors) - len(considered) + more  # type: ignore[attr-defined]
     exc.more_at_least = at_least  # type: ignore[attr-defined]
     return exc
 
-
-def located(exc: ValidationError) -> list[dict[str, Any]]:
-    """``exc``'s errors with their locations under ``body``, as FastAPI reports body errors."""
-    return [{**error, "loc": ("body", *error["loc"])} for error in exc.errors(include_url=False)]

@@ -83,6 +83,9 @@ LOCATED_ERROR_TYPES = frozenset(
         "target_range",
         "nesterov_momentum",
         "missing_dependency",
+        # Written by app.schemas.error_hints from pydantic's own errors.
+        "not_2d",
+        "unknown_field",
     }
 )
 

@@ -131,3 +131,50 @@ def body_loc(model: type[BaseModel], loc: Sequence[str | int]) -> tuple[str | in
 def counted(n: int, noun: str, plural: str | None = None) -> str:
     """``n`` and the noun in its number: "1 value", "2 values", "1 class", "3 classes"."""
     return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
+# A matrix given as one flat array, by the field it was meant for: what to write instead.
+_FLAT_MATRIX = {
+    "inputs": "inputs must be 2-D [batch][in], one row per sample: wrap a single sample in [] ([[0.7, 0.3]], not [0.7, 0.3])",
+    "weights": "weights must be 2-D [out][in], one row per unit: a layer of one unit is [[w1, w2, ...]]",
+    "targets": "targets must be 2-D [batch][out], one row per sample: wrap a single sample's targets in [] "
+    "(a flat array of class indices is for cross_entropy only)",
+}
+# Keys of client input longer than this are cut in a location (a 1 MB unknown key stays a short answer).
+LOC_KEY_LIMIT = 64
+
+
+def _short(part: str | int) -> str | int:
+    return part if isinstance(part, int) or len(part) <= LOC_KEY_LIMIT else part[:LOC_KEY_LIMIT] + "..."
+
+
+def readable(errors: list[dict[str, Any]], model: type[BaseModel]) -> list[dict[str, Any]]:
+    """pydantic's ``errors`` for a ``model`` body, said as a client can act on them.
+
+    Every ``loc`` becomes a path into the body (no union tags, long keys cut); an unknown key
+    names the field it most likely meant and the fields allowed there; an array of numbers
+    where rows belong (a 1-D ``inputs``) is one error saying how to write it, not one per number.
+    """
+    out: list[dict[str, Any]] = []
+    flat: set[tuple[str | int, ...]] = set()
+    for error in errors:
+        loc = body_loc(model, error["loc"])
+        kind, value = error["type"], error.get("input")
+        if kind == "list_type" and loc and isinstance(loc[-1], int) and type(value) in (int, float):
+            parent = loc[:-1]
+            if parent not in flat:
+                flat.add(parent)
+                name = next((p for p in reversed(parent) if isinstance(p, str)), "this field")
+                message = _FLAT_MATRIX.get(name, f"{name} must be 2-D, an array of rows, but is an array of numbers")
+                out.append({"type": "not_2d", "loc": tuple(map(_short, parent)), "msg": message, "input": None})
+            continue
+        if kind == "extra_forbidden" and loc and isinstance(loc[-1], str):
+            fields = fields_at(model, loc[:-1])
+            hint = did_you_mean(loc[-1], fields)
+            message = f"{_short(loc[-1])!r} is not a field here" + (f"; did you mean {hint!r}?" if hint else "")
+            if fields:
+                message += f" (the fields here: {', '.join(sorted(fields))})"
+            out.append({"type": "unknown_field", "loc": tuple(map(_short, loc)), "msg": message, "input": None})
+            continue
+        out.append({**error, "loc": tuple(map(_short, loc))})
+    return out

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from app.nn.activations import ACTIVATIONS, LAST_LAYER_ONLY
+from app.schemas.error_hints import counted
 from app.schemas.base import Matrix, NumberRow, StrictModel, field_error, rectangular
 
 ActivationName = Literal[tuple(ACTIVATIONS)]  # type: ignore[valid-type]
@@ -30,8 +31,8 @@ class LayerSpec(StrictModel):
         if self.biases is not None and len(self.biases) != out:
             field_error(
                 ("biases",),
-                f"biases must have one value per output unit: weights have {out} rows, "
-                f"but biases has {len(self.biases)} values",
+                f"biases must have one value per output unit: weights have {counted(out, 'row')}, "
+                f"but biases has {counted(len(self.biases), 'value')}",
                 "shape_mismatch",
             )
         return self
@@ -56,8 +57,8 @@ class NetworkSpec(StrictModel):
             if layer.n_in != prev.n_out:
                 field_error(
                     ("layers", k, "weights"),
-                    f"layer {k} must take {prev.n_out} inputs (layer {k - 1} has {prev.n_out} outputs), "
-                    f"but its weights have {layer.n_in} columns",
+                    f"layer {k} must take {counted(prev.n_out, 'input')} (layer {k - 1} has "
+                    f"{counted(prev.n_out, 'output')}), but its weights have {counted(layer.n_in, 'column')}",
                     "shape_mismatch",
                 )
         last = len(self.layers) - 1

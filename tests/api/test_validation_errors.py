@@ -37,12 +37,12 @@ CASES = [
     ("bool-input", set_path(("inputs", 0, 0), True), ("inputs", 0, 0), ["number", "true"]),
     ("null-bias", set_path(L1 + ("biases", 0), None), L1 + ("biases", 0), ["number", "null"]),
     ("huge-int-weight", set_path(L0 + ("weights", 1, 1), 10**400), L0 + ("weights", 1, 1), []),
-    ("weights-not-matrix", set_path(L0 + ("weights",), [1.0, 2.0]), L0 + ("weights", 0), ["array"]),
+    ("weights-not-matrix", set_path(L0 + ("weights",), [1.0, 2.0]), L0 + ("weights",), ["2-D [out][in]", "[[w1, w2, ...]]"]),
     ("ragged-weights", set_path(L0 + ("weights",), [[1.0, 2.0], [3.0]]), L0 + ("weights", 1), ["rectangular", "row 1 has 1"]),
     ("empty-weights", set_path(L0 + ("weights",), []), L0 + ("weights",), ["at least 1"]),
     ("empty-weight-row", set_path(L0 + ("weights",), [[], []]), L0 + ("weights", 0), ["at least 1"]),
     ("no-layers", set_path(("network", "layers"), []), ("network", "layers"), ["at least 1"]),
-    ("biases-length", set_path(L0 + ("biases",), [0.0]), L0 + ("biases",), ["2 rows", "1 values"]),
+    ("biases-length", set_path(L0 + ("biases",), [0.0]), L0 + ("biases",), ["2 rows", "has 1 value"]),
     ("layer-chain", set_path(L1 + ("weights",), [[1.0, 2.0, 3.0]]), L1 + ("weights",), ["2 inputs", "3 columns"]),
     ("unknown-activation", set_path(L0 + ("activation",), "swish"), L0 + ("activation",), ["relu", "swish"]),
     ("softmax-hidden", set_path(L0 + ("activation",), "softmax"), L0 + ("activation",), ["last layer"]),
@@ -56,23 +56,23 @@ CASES = [
     ("bce-target-range", set_path(("targets", 0, 0), 1.5), ("targets", 0, 0), ["[0, 1]", "1.5"]),
     ("unknown-loss", set_path(("loss",), "hinge"), ("loss",), ["mse", "hinge"]),
     ("unknown-reduction", set_path(("reduction",), "none"), ("reduction",), ["mean", "none"]),
-    ("extra-field", set_path(("learning_rate",), 0.1), ("learning_rate",), ["not permitted"]),
-    ("extra-layer-field", set_path(L0 + ("bias",), [0.0, 0.0]), L0 + ("bias",), ["not permitted"]),
+    ("extra-field", set_path(("learning_rate",), 0.1), ("learning_rate",), ["not a field here", "optimizer"]),
+    ("extra-layer-field", set_path(L0 + ("bias",), [0.0, 0.0]), L0 + ("bias",), ["not a field here", "did you mean 'biases'?"]),
     ("missing-network", delete("network"), ("network",), ["required"]),
     ("missing-loss", delete("loss"), ("loss",), ["required"]),
-    ("lr-zero", set_path(("optimizer", "learning_rate"), 0), ("optimizer", "sgd", "learning_rate"), ["greater than 0", "0"]),
-    ("lr-negative", set_path(("optimizer", "learning_rate"), -0.5), ("optimizer", "sgd", "learning_rate"), ["greater than 0"]),
-    ("lr-nan", set_path(("optimizer", "learning_rate"), float("nan")), ("optimizer", "sgd", "learning_rate"), ["finite"]),
-    ("lr-missing", set_path(("optimizer",), {"name": "sgd"}), ("optimizer", "sgd", "learning_rate"), ["required"]),
+    ("lr-zero", set_path(("optimizer", "learning_rate"), 0), ("optimizer", "learning_rate"), ["greater than 0", "0"]),
+    ("lr-negative", set_path(("optimizer", "learning_rate"), -0.5), ("optimizer", "learning_rate"), ["greater than 0"]),
+    ("lr-nan", set_path(("optimizer", "learning_rate"), float("nan")), ("optimizer", "learning_rate"), ["finite"]),
+    ("lr-missing", set_path(("optimizer",), {"name": "sgd"}), ("optimizer", "learning_rate"), ["required"]),
     ("unknown-optimizer", set_path(("optimizer",), {"name": "rmsprop", "learning_rate": 0.1}), ("optimizer",), ["sgd", "adam"]),
     ("optimizer-no-name", set_path(("optimizer",), {"learning_rate": 0.1}), ("optimizer",), ["name"]),
-    ("nesterov-no-momentum", set_path(("optimizer", "nesterov"), True), ("optimizer", "sgd", "nesterov"), ["momentum > 0"]),
-    ("negative-momentum", set_path(("optimizer", "momentum"), -0.1), ("optimizer", "sgd", "momentum"), ["greater than or equal"]),
-    ("adam-lr-missing", set_path(("optimizer",), {"name": "adam"}), ("optimizer", "adam", "learning_rate"), ["required"]),
-    ("adam-beta-one", set_path(("optimizer",), {"name": "adam", "learning_rate": 0.1, "betas": [0.9, 1.0]}), ("optimizer", "adam", "betas", 1), ["less than 1"]),
-    ("adam-betas-length", set_path(("optimizer",), {"name": "adam", "learning_rate": 0.1, "betas": [0.9]}), ("optimizer", "adam", "betas", 1), ["required"]),
-    ("adam-negative-eps", set_path(("optimizer",), {"name": "adam", "learning_rate": 0.1, "eps": -1e-8}), ("optimizer", "adam", "eps"), ["greater than or equal"]),
-    ("adam-sgd-field", set_path(("optimizer",), {"name": "adam", "learning_rate": 0.1, "momentum": 0.9}), ("optimizer", "adam", "momentum"), ["not permitted"]),
+    ("nesterov-no-momentum", set_path(("optimizer", "nesterov"), True), ("optimizer", "nesterov"), ["momentum > 0"]),
+    ("negative-momentum", set_path(("optimizer", "momentum"), -0.1), ("optimizer", "momentum"), ["greater than or equal"]),
+    ("adam-lr-missing", set_path(("optimizer",), {"name": "adam"}), ("optimizer", "learning_rate"), ["required"]),
+    ("adam-beta-one", set_path(("optimizer",), {"name": "adam", "learning_rate": 0.1, "betas": [0.9, 1.0]}), ("optimizer", "betas", 1), ["less than 1"]),
+    ("adam-betas-length", set_path(("optimizer",), {"name": "adam", "learning_rate": 0.1, "betas": [0.9]}), ("optimizer", "betas", 1), ["required"]),
+    ("adam-negative-eps", set_path(("optimizer",), {"name": "adam", "learning_rate": 0.1, "eps": -1e-8}), ("optimizer", "eps"), ["greater than or equal"]),
+    ("adam-sgd-field", set_path(("optimizer",), {"name": "adam", "learning_rate": 0.1, "momentum": 0.9}), ("optimizer", "momentum"), ["not a field here"]),
     ("iterations-zero", set_path(("iterations",), 0), ("iterations",), ["greater than or equal to 1"]),
     ("iterations-string", set_path(("iterations",), "3"), ("iterations",), ["integer", "string"]),
     ("iterations-float", set_path(("iterations",), 2.5), ("iterations",), ["integer", "2.5"]),
@@ -101,12 +101,12 @@ CASES += [
     ("activation-wrong-case", set_path(L0 + ("activation",), "ReLU"), L0 + ("activation",), ["relu", "ReLU"]),
     ("biases-is-number", set_path(L0 + ("biases",), 0.0), L0 + ("biases",), ["array"]),
     ("inputs-is-string", set_path(("inputs",), "0.7,0.3"), ("inputs",), ["array", "string"]),
-    ("inputs-flat", set_path(("inputs",), [0.7, 0.3]), ("inputs", 0), ["array", "0.7"]),
+    ("inputs-flat", set_path(("inputs",), [0.7, 0.3]), ("inputs",), ["2-D [batch][in]", "wrap a single sample in []"]),
     ("inputs-too-deep", set_path(("inputs",), [[[0.7, 0.3]]]), ("inputs", 0, 0), ["number", "an array"]),
     ("inputs-nan-second-row", set_path(("inputs",), [[0.7, 0.3], [float("nan"), 0.3]]), ("inputs", 1, 0), ["finite", "NaN"]),
     ("inputs-string-number", set_path(("inputs", 0, 0), "0.7"), ("inputs", 0, 0), ["number", "string"]),
     ("inputs-empty-row", set_path(("inputs",), [[]]), ("inputs", 0), ["at least 1"]),
-    ("extra-top-level", set_path(("debug",), True), ("debug",), ["not permitted"]),
+    ("extra-top-level", set_path(("debug",), True), ("debug",), ["not a field here", "the fields here"]),
 ]
 
 
@@ -233,3 +233,25 @@ def test_every_endpoint_has_at_least_40_hostile_bodies():
     assert len(FORWARD_CASES) + len(RAW_BODIES) >= 40
     assert len(LOSS_CASES) + len(RAW_BODIES) >= 40
     assert len(CASES) + len(RAW_BODIES) >= 40
+
+
+def test_no_location_carries_a_union_tag(client, seed_body):
+    # The contract: loc is a path into the body as sent ("sgd" and "adam" are values, not keys).
+    for optimizer in ({"name": "sgd", "lr": 0.1}, {"name": "adam", "learning_rate": -1, "betas": [2, 2]}):
+        r = client.post("/v1/train", json={**seed_body, "optimizer": optimizer})
+        for entry in r.json()["detail"]:
+            assert "sgd" not in entry["loc"] and "adam" not in entry["loc"], entry
+
+
+def test_an_unknown_key_close_to_a_known_one_is_named(client, seed_body):
+    r = client.post("/v1/train", json={**seed_body, "optimizer": {"name": "sgd", "lr": 0.1}})
+    entries = {tuple(e["loc"]): e for e in r.json()["detail"]}
+    assert "did you mean 'learning_rate'?" in entries[("body", "optimizer", "lr")]["msg"]
+    assert entries[("body", "optimizer", "learning_rate")]["type"] == "missing"
+
+
+def test_a_long_unknown_key_is_quoted_only_in_part(client, seed_body):
+    r = client.post("/v1/train", json={**seed_body, "k" * 1_000_000: 1})
+    assert r.status_code == 422 and len(r.content) < 1_000
+    (entry,) = r.json()["detail"]
+    assert entry["loc"][1].startswith("kkkk") and entry["loc"][1].endswith("...")
