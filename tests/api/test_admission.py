@@ -104,7 +104,7 @@ def test_live_overload_refuses_at_once_and_stays_responsive(tmp_path, seed_body)
     # The goal is a refusal within 1 s (bench/attacks.py measures it); generous here, on a shared machine.
     assert all(seconds < 2.5 and after is not None and int(after) >= 1 for seconds, after in refused), refused
     assert max(health) < 0.5, health
-    # The goal is a p99 under 200 ms (bench/overload.py measures it); generous here, on a shared machine.
+    # The goal is a p99 under 200 ms (bench/attacks.py measures it); generous here, on a shared machine.
     seeds.sort()
     assert seeds[len(seeds) // 2] < 0.2 and seeds[-1] < 1.0, seeds
     print(f"\n{len(done)} done, {len(refused)} refused in at most {max(s for s, _ in refused):.3f} s; "
