@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import app.nn
 
 NN_DIR = Path(app.nn.__file__).parent
@@ -30,6 +32,7 @@ def test_engine_imports_only_numpy_the_stdlib_and_itself():
             assert not name.startswith(FORBIDDEN), f"{path.name} imports {name}"
 
 
+@pytest.mark.slow
 def test_importing_the_engine_loads_no_web_framework():
     code = (
         "import sys, app.nn.activations, app.nn.losses, app.nn.network, app.nn.optimizers, app.nn.training;"

@@ -11,6 +11,9 @@ import pytest
 from tests.api.test_live_server import running_server
 from tests.conftest import SEED_LOSSES, SEED_W11
 
+# Live servers, subprocesses or a browser: left out by `pytest -m "not slow"`.
+pytestmark = pytest.mark.slow
+
 
 def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "app.cli", *args], input=stdin, capture_output=True, text=True, timeout=120)

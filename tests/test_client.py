@@ -136,6 +136,7 @@ def flaky_server():
     thread.join(timeout=10)
 
 
+@pytest.mark.slow
 def test_sync_client_retries_against_a_live_server(flaky_server, seed_body):
     url, flaky = flaky_server
     with BackpropClient(url, retries=3, backoff=0.01) as client:
@@ -150,6 +151,7 @@ def test_sync_client_connection_refused_is_service_unavailable():
             client.health()
 
 
+@pytest.mark.slow
 def test_sync_client_streams_from_a_live_server(tmp_path, seed_body):
     seed_body.update(iterations=2000, record_every=100, record=[])
     with running_server(tmp_path / "server.log") as (url, _), BackpropClient(url) as client:

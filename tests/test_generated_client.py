@@ -15,6 +15,9 @@ from app.export_openapi import SPEC_PATH
 from tests.api.test_live_server import running_server
 from tests.conftest import SEED_LOSSES, SEED_W11
 
+# Live servers, subprocesses or a browser: left out by `pytest -m "not slow"`.
+pytestmark = pytest.mark.slow
+
 
 def test_the_spec_is_valid_openapi():
     spec, _ = read_from_filename(str(SPEC_PATH))

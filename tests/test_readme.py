@@ -3,6 +3,8 @@
 import re
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -31,6 +33,7 @@ def test_readme_documents_every_setting():
         assert f"BACKPROP_{name.upper()}" in readme, name
 
 
+@pytest.mark.slow
 def test_readme_python_example_runs(tmp_path, capsys):
     from tests.api.test_live_server import running_server
 
@@ -43,6 +46,7 @@ def test_readme_python_example_runs(tmp_path, capsys):
     assert "status='completed'" in printed
 
 
+@pytest.mark.slow
 def test_readme_cli_output_is_real(tmp_path):
     import subprocess
     import sys

@@ -26,6 +26,9 @@ import pytest
 from app.config import Settings
 from tests.api.test_live_server import free_port, worker_pids
 
+# Live servers, subprocesses or a browser: left out by `pytest -m "not slow"`.
+pytestmark = pytest.mark.slow
+
 TIMEOUT = 2.0  # BACKPROP_HEADER_TIMEOUT and BACKPROP_BODY_TIMEOUT of the test servers
 SLACK = 3.0  # a loaded CI machine; the sweep itself runs every TIMEOUT / 4
 TASKSET = shutil.which("taskset")

@@ -72,6 +72,7 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / 100  # utime + stime, in clock ticks
 
 
+@pytest.mark.slow
 def test_live_overload_refuses_at_once_and_stays_responsive(tmp_path, seed_body):
     settings = {"BACKPROP_WORKERS": "1"}
     with running_server(tmp_path / "server.log", settings=settings) as (url, _):
@@ -111,6 +112,7 @@ def test_live_overload_refuses_at_once_and_stays_responsive(tmp_path, seed_body)
           f"healthz max {max(health):.3f} s; seed gradients median {seeds[len(seeds) // 2]:.3f} max {seeds[-1]:.3f} s")
 
 
+@pytest.mark.slow
 def test_live_client_that_goes_away_stops_its_computation(tmp_path, seed_body):
     settings = {"BACKPROP_WORKERS": "1", "BACKPROP_MAX_INFLIGHT_WORK": "1e9"}
     with running_server(tmp_path / "server.log", settings=settings) as (url, proc):

@@ -236,6 +236,7 @@ def _screenshot(page, tmp_path: Path, name: str) -> None:  # type: ignore[no-unt
     print(f"screenshot: {shot}")
 
 
+@pytest.mark.slow
 @browser_only
 def test_swagger_ui_runs_the_seed_offline(browser_and_server, tmp_path):
     browser, url = browser_and_server
@@ -257,6 +258,7 @@ def test_swagger_ui_runs_the_seed_offline(browser_and_server, tmp_path):
         page.close()
 
 
+@pytest.mark.slow
 @browser_only
 def test_redoc_renders_offline(browser_and_server, tmp_path):
     browser, url = browser_and_server

@@ -83,6 +83,7 @@ print(json.dumps({"status": status, "growth": (kib("VmHWM") - before) * 1024}))
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, raw, status", [("zeros", ZEROS, 200), ("strings", empty_strings(4_000_000), 422)])
 def test_peak_memory_of_validating_stays_under_twenty_times_the_body(tmp_path, name, raw, status):
     path = tmp_path / f"{name}.json"
@@ -96,6 +97,7 @@ def test_peak_memory_of_validating_stays_under_twenty_times_the_body(tmp_path, n
     assert 0 < result["growth"] < 20 * len(raw), result["growth"] / len(raw)
 
 
+@pytest.mark.slow
 def test_healthz_answers_while_a_large_invalid_body_is_validated(tmp_path):
     raw = empty_strings(4_000_000)
     with running_server(tmp_path / "server.log") as (url, _):

@@ -19,6 +19,9 @@ import pytest
 
 from tests.conftest import SEED_LOSSES
 
+# Live servers, subprocesses or a browser: left out by `pytest -m "not slow"`.
+pytestmark = pytest.mark.slow
+
 
 def free_port() -> int:
     with socket.socket() as s:

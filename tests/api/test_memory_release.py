@@ -6,8 +6,12 @@ import re
 import time
 
 import httpx
+import pytest
 
 from tests.api.test_live_server import running_server
+
+# Live servers, subprocesses or a browser: left out by `pytest -m "not slow"`.
+pytestmark = pytest.mark.slow
 
 
 def _rss_mib(pid: int) -> float:

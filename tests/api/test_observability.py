@@ -118,6 +118,7 @@ print(len(tracers))
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("setting, instrumented", [("on", True), ("off", False)])
 def test_opentelemetry_is_opt_in(setting, instrumented):
     """With an OpenTelemetry provider configured, FastAPI's native tracing runs only when the setting asks."""

@@ -16,7 +16,7 @@ from tests.conftest import SEED_LOSSES, SEED_OUTPUTS, SEED_W11
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 sync_api = pytest.importorskip("playwright.sync_api")
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")]
 
 # No network here: keep Chromium from trying to reach Google's hosts.
 CHROMIUM_ARGS = [

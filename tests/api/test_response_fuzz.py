@@ -56,6 +56,9 @@ from app.schemas.responses import (
     TrainSummary,
 )
 
+# Live servers, subprocesses or a browser: left out by `pytest -m "not slow"`.
+pytestmark = pytest.mark.slow
+
 # 400 bodies per endpoint keep the file near 20 s; FUZZ_CASES=4000 (and another FUZZ_SEED) explore further.
 SEED = int(os.environ.get("FUZZ_SEED", "20240611"))
 CASES = int(os.environ.get("FUZZ_CASES", "400"))

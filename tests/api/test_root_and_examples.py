@@ -250,6 +250,7 @@ def json_links(answer: dict[str, Any]) -> list[str]:
     return list(answer["links"].values()) + [url for e in answer["examples"] for url in e["bodies"].values()]
 
 
+@pytest.mark.slow
 def test_root_for_a_browser_is_html_linking_everything(served):
     r = served.get("/", headers={"Accept": BROWSER_ACCEPT})
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
@@ -306,6 +307,7 @@ def test_accept_negotiation(accept, html):
     assert prefers_html(accept) is html
 
 
+@pytest.mark.slow
 def test_root_links_live_under_the_root_path():
     answer = root_answer("/api")
     assert answer.links["docs"] == "/api/docs" and answer.examples[0].bodies["gradients"] == "/api/v1/examples/seed?for=gradients"
@@ -339,6 +341,7 @@ def test_sync_client_example_asks_for_the_endpoint():
     assert seen == ["http://test/v1/examples/seed", "http://test/v1/examples/seed?for=train_plot"]
 
 
+@pytest.mark.slow
 def test_cli_example_for_an_endpoint():
     def cli(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "app.cli", *args], capture_output=True, text=True, timeout=120)

@@ -8,6 +8,7 @@ bodies are often rightly answered 422.
 from __future__ import annotations
 
 import hypothesis
+import pytest
 import schemathesis
 from hypothesis import HealthCheck
 from schemathesis import GenerationMode
@@ -16,6 +17,9 @@ from schemathesis.checks import positive_data_acceptance
 from app.config import Settings
 from app.export_openapi import SPEC_PATH
 from app.main import create_app
+
+# Schemathesis takes most of the suite's time: left out by `pytest -m "not slow"`.
+pytestmark = pytest.mark.slow
 
 EXAMPLES_PER_OPERATION = 300
 
