@@ -204,7 +204,7 @@ def _retry_after(value: str | None) -> float | None:
             when = email.utils.parsedate_to_datetime(value)
         except (TypeError, ValueError):
             return None
-        seconds = (when - datetime.datetime.now(datetime.timezone.utc)).total_seconds()
+        seconds = (when - datetime.datetime.now(datetime.UTC)).total_seconds()
     return min(max(seconds, 0.0), MAX_RETRY_AFTER) if math.isfinite(seconds) else None
 
 

@@ -19,10 +19,10 @@ from app.nn.explain import explain, explanation_size, explanation_steps
 from app.nn.gradcheck import gradcheck
 from app.nn.losses import LOSSES, Loss, class_index_targets
 from app.nn.network import Forward, Layer, Layout, evaluate, forward
-from app.render.svg import loss_curve, network_diagram
 from app.nn.optimizers import SGD, Adam, Optimizer
 from app.nn.training import Outcome, TraceChunk, recorded_count, start_training
 from app.observability import record_work
+from app.render.svg import loss_curve, network_diagram
 from app.schemas.network import LayerSpec, NetworkSpec
 from app.schemas.requests import (
     DiagramRequest,

@@ -65,8 +65,8 @@ def test_ingress_agrees_with_the_service_and_the_body_limit():
 
 
 def test_a_worker_fits_its_pod():
-    from app.config import Settings
     from app.api.body_limit import PARSE_MEMORY_FACTOR
+    from app.config import Settings
 
     deployment = load("deployment.yaml")
     (container,) = deployment["spec"]["template"]["spec"]["containers"]

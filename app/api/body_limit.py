@@ -10,7 +10,6 @@ from app.api.admission import SCOPE_KEY as ADMITTED_BODY_KEY
 from app.api.admission import Admission, Overloaded, Ticket
 from app.api.memory_release import mark_large
 
-
 # Parsing and validating a body holds at most this many times its size (Python objects per
 # number while pydantic validates; bench/README.md has the measurement). Bodies of at least
 # ADMITTED_BODY_BYTES reserve that much of the worker's in-flight memory before they are read.

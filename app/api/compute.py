@@ -10,16 +10,15 @@ their client disconnects.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
-
-import threading
 
 import anyio
 import anyio.to_thread
 from fastapi import Request, Response
-from starlette.types import Receive, Scope, Send
 from pydantic import BaseModel
+from starlette.types import Receive, Scope, Send
 
 from app.api.admission import SCOPE_KEY as ADMITTED_BODY_KEY
 from app.api.admission import Admission, Ticket

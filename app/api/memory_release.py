@@ -13,8 +13,8 @@ Elsewhere than glibc (musl, macOS) there is nothing to call and nothing is done.
 from __future__ import annotations
 
 import ctypes
-import gc
 import ctypes.util
+import gc
 from collections.abc import Callable
 
 import anyio.to_thread

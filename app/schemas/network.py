@@ -7,8 +7,8 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from app.nn.activations import ACTIVATIONS, LAST_LAYER_ONLY
-from app.schemas.error_hints import counted
 from app.schemas.base import Matrix, NumberRow, StrictModel, field_error, rectangular
+from app.schemas.error_hints import counted
 
 ActivationName = Literal[tuple(ACTIVATIONS)]  # type: ignore[valid-type]
 

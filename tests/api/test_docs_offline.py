@@ -151,7 +151,7 @@ def test_only_the_pages_files_are_served(client):
 
 
 def test_no_served_file_loads_from_another_host(client):
-    for name, (body, media_type, _) in ASSETS.items():
+    for name, (body, _media_type, _) in ASSETS.items():
         text = body.decode("utf-8", errors="replace")
         for host in NEVER:
             assert host not in text, (name, host)
