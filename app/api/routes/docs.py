@@ -38,6 +38,8 @@ from importlib.resources import files
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
+from app.api.page_security import page_headers
+
 router = APIRouter(include_in_schema=False)
 
 SWAGGER_UI = "swagger-ui-dist-5.35.0"
@@ -111,12 +113,8 @@ _CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
     "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
-_HEADERS = {"X-Frame-Options": "DENY", "Cache-Control": "no-cache", "Referrer-Policy": "no-referrer"}
-DOCS_HEADERS = {**_HEADERS, "Content-Security-Policy": _CSP}
-REDOC_HEADERS = {
-    **_HEADERS,
-    "Content-Security-Policy": _CSP.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'") + "; worker-src blob:",
-}
+DOCS_HEADERS = page_headers(_CSP)
+REDOC_HEADERS = page_headers(_CSP.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'") + "; worker-src blob:")
 
 
 def _root(request: Request) -> str:
@@ -124,52 +122,48 @@ def _root(request: Request) -> str:
     return html.escape(request.scope.get("root_path", "").rstrip("/"))
 
 
-@router.get("/docs")
-async def swagger_ui(request: Request) -> HTMLResponse:
-    root, assets = _root(request), _root(request) + ASSETS_PATH
+def _page(request: Request, name: str, head: str, body: str) -> str:
+    """One of the two pages: its title, the shared stylesheet and icon, then ``head`` and ``body``
+    with ``{root}`` (the mount prefix), ``{assets}`` and ``{spec}`` (the spec's URL) filled in."""
+    root = _root(request)
+    fill = {"root": root, "assets": root + ASSETS_PATH, "spec": root + html.escape(request.app.openapi_url)}
     title = html.escape(request.app.title)
-    page = f"""<!DOCTYPE html>
+    return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title} - Swagger UI</title>
-<link rel="stylesheet" href="{assets}/{SWAGGER_UI}/swagger-ui.css">
-<link rel="stylesheet" href="{assets}/docs.css">
-<link rel="icon" type="image/png" href="{assets}/{SWAGGER_UI}/favicon-32x32.png">
+<title>{title} - {name}</title>
+{head.format(**fill)}<link rel="stylesheet" href="{fill["assets"]}/docs.css">
+<link rel="icon" type="image/png" href="{fill["assets"]}/{SWAGGER_UI}/favicon-32x32.png">
 </head>
 <body>
-<nav class="docs-nav"><strong>{title}</strong><a href="{root}/playground">Playground</a><a href="{root}/redoc">ReDoc</a><a href="{root}{html.escape(request.app.openapi_url)}">openapi.json</a></nav>
-<div id="swagger-ui" data-openapi-url="{root}{html.escape(request.app.openapi_url)}"></div>
-<script src="{assets}/{SWAGGER_UI}/swagger-ui-bundle.js"></script>
-<script src="{assets}/swagger-init.js"></script>
-</body>
+{body.format(title=title, **fill)}</body>
 </html>
 """
-    return HTMLResponse(page, headers=DOCS_HEADERS)
+
+
+@router.get("/docs")
+async def swagger_ui(request: Request) -> HTMLResponse:
+    head = f'<link rel="stylesheet" href="{{assets}}/{SWAGGER_UI}/swagger-ui.css">\n'
+    body = (
+        '<nav class="docs-nav"><strong>{title}</strong><a href="{root}/playground">Playground</a>'
+        '<a href="{root}/redoc">ReDoc</a><a href="{spec}">openapi.json</a></nav>\n'
+        '<div id="swagger-ui" data-openapi-url="{spec}"></div>\n'
+        f'<script src="{{assets}}/{SWAGGER_UI}/swagger-ui-bundle.js"></script>\n'
+        '<script src="{assets}/swagger-init.js"></script>\n'
+    )
+    return HTMLResponse(_page(request, "Swagger UI", head, body), headers=DOCS_HEADERS)
 
 
 @router.get("/redoc")
 async def redoc(request: Request) -> HTMLResponse:
-    root, assets = _root(request), _root(request) + ASSETS_PATH
-    title = html.escape(request.app.title)
-    page = f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title} - ReDoc</title>
-<link rel="stylesheet" href="{assets}/docs.css">
-<link rel="icon" type="image/png" href="{assets}/{SWAGGER_UI}/favicon-32x32.png">
-</head>
-<body>
-<noscript>ReDoc needs JavaScript; the spec itself is at <a href="{root}{html.escape(request.app.openapi_url)}">openapi.json</a>.</noscript>
-<redoc spec-url="{root}{html.escape(request.app.openapi_url)}"></redoc>
-<script src="{assets}/{REDOC}/redoc.standalone.js"></script>
-</body>
-</html>
-"""
-    return HTMLResponse(page, headers=REDOC_HEADERS)
+    body = (
+        '<noscript>ReDoc needs JavaScript; the spec itself is at <a href="{spec}">openapi.json</a>.</noscript>\n'
+        '<redoc spec-url="{spec}"></redoc>\n'
+        f'<script src="{{assets}}/{REDOC}/redoc.standalone.js"></script>\n'
+    )
+    return HTMLResponse(_page(request, "ReDoc", "", body), headers=REDOC_HEADERS)
 
 
 @router.get(ASSETS_PATH + "/{name:path}")

@@ -1,10 +1,10 @@
-import base64
-import hashlib
 import re
 from importlib.resources import files
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
+
+from app.api.page_security import inline_source, page_headers
 
 router = APIRouter(tags=["learning"])
 
@@ -14,7 +14,7 @@ PAGE = files("app.api").joinpath("static/playground.html").read_text(encoding="u
 def _hashes(tag: str) -> str:
     """CSP source expressions allowing exactly the page's own inline ``<tag>`` blocks."""
     blocks = re.findall(rf"<{tag}>(.*?)</{tag}>", PAGE, flags=re.S)
-    return " ".join(f"'sha256-{base64.b64encode(hashlib.sha256(b.encode()).digest()).decode()}'" for b in blocks)
+    return " ".join(inline_source(b) for b in blocks)
 
 
 # The page runs only its own inline script and style (by hash), talks only to this origin,
@@ -23,7 +23,7 @@ CSP = (
     f"default-src 'none'; script-src {_hashes('script')}; style-src {_hashes('style')}; "
     "connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
-HEADERS = {"Content-Security-Policy": CSP, "X-Frame-Options": "DENY", "Cache-Control": "no-cache", "Referrer-Policy": "no-referrer"}
+HEADERS = page_headers(CSP)
 
 
 @router.get("/playground", include_in_schema=False)

@@ -6,8 +6,6 @@ from a method that fetches links). The page runs no script and loads nothing, so
 allows only its own inline style.
 """
 
-import base64
-import hashlib
 from html import escape
 from urllib.parse import quote, urlencode
 
@@ -16,6 +14,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from app import __version__
 from app.api.examples import DEFAULT_ENDPOINT, ENDPOINTS, EXAMPLES
+from app.api.page_security import inline_source, page_headers
 from app.schemas.responses import ExampleLinks, Root
 
 router = APIRouter(tags=["about"])
@@ -37,10 +36,9 @@ STYLE = (
     "h1 small{font-weight:normal;color:#666;font-size:60%}code,a.b{font-family:ui-monospace,monospace}"
     "ul{padding-left:1.2rem}li{margin:.2rem 0}a.b{margin-right:.8rem;white-space:nowrap}"
 )
-_STYLE_HASH = base64.b64encode(hashlib.sha256(STYLE.encode()).digest()).decode()
 # No script at all; the page's one inline style by hash; nothing from anywhere; no framing.
-CSP = f"default-src 'none'; style-src 'sha256-{_STYLE_HASH}'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
-HTML_HEADERS = {"Content-Security-Policy": CSP, "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer", "Vary": "Accept"}
+CSP = f"default-src 'none'; style-src {inline_source(STYLE)}; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+HTML_HEADERS = {**page_headers(CSP, cache=None), "Vary": "Accept"}
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 
 
