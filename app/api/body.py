@@ -23,6 +23,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
 from app.api.errors import MAX_REPORTED_ERRORS
+from app.api.http_errors import UnsupportedMediaType
 from app.api.large_body import Invalid, StructureTooLarge, validate_large
 from app.schemas.error_hints import readable
 from app.service import LimitExceeded
@@ -38,24 +39,26 @@ def _is_json(content_type: str) -> bool:
     return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
 
 
+def require_json(request: Request) -> None:
+    """Raise UnsupportedMediaType unless the body is declared as JSON.
+
+    A missing Content-Type is refused too: a cross-site "simple request" (a form post, or
+    fetch with ``mode: "no-cors"`` and a Blob) can only send text/plain, form encodings or
+    none, and must not be able to make a visitor's browser spend this server's CPU.
+    """
+    content_type = request.headers.get("content-type")
+    if content_type is None or not _is_json(content_type):
+        raise UnsupportedMediaType(content_type)
+
+
 async def read_body(request: Request, model: type[M]) -> M:
-    """The request body as a ``model``; errors (RequestValidationError) are located under ``body``."""
+    """The request body as a ``model``; errors (RequestValidationError) are located under ``body``.
+    A body not declared as JSON is refused (UnsupportedMediaType) before it is read."""
+    require_json(request)
     # request.body() would join the body with the stream's closing empty chunk: a copy of
     # the whole body (tens of MB for a large network) that one chunk does not need.
     chunks = [chunk async for chunk in request.stream() if chunk]
     raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-    content_type = request.headers.get("content-type")
-    if content_type and not _is_json(content_type):
-        raise RequestValidationError(
-            [
-                {
-                    "type": "unsupported_media_type",
-                    "loc": ("body",),
-                    "msg": f"the body must be JSON sent as application/json, but its Content-Type is {content_type[:80]}",
-                    "input": None,
-                }
-            ]
-        )
     if len(raw) > THREAD_BODY_BYTES:
         return await anyio.to_thread.run_sync(parse_large_body, raw, model, request.app.state.settings.max_layers)
     try:

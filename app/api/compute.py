@@ -23,7 +23,6 @@ from starlette.types import Receive, Scope, Send
 from app.api.admission import SCOPE_KEY as ADMITTED_BODY_KEY
 from app.api.admission import Admission, Ticket
 from app.api.body import read_body
-from app.api.http_errors import UnsupportedMediaType
 from app.api.json_response import JSONBody
 from app.api.memory_release import mark_large
 from app.config import Settings
@@ -40,7 +39,6 @@ async def compute(
 ) -> R:
     """``finish(fn(body, settings))`` for the body read as ``model``, inline or in a worker thread
     (encoding a large answer is work too)."""
-    require_json(request)
     body = await read_body(request, model)
     settings: Settings = request.app.state.settings
     work = estimated_work(body, passes(body))
@@ -117,23 +115,6 @@ class Admitted(Response):
             await self.inner(scope, receive, send)
         finally:
             self.ticket.release()
-
-
-def _is_json(content_type: str) -> bool:
-    media = content_type.split(";", 1)[0].strip().lower()
-    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
-
-
-def require_json(request: Request) -> None:
-    """Raise UnsupportedMediaType unless the body is declared as JSON.
-
-    A missing Content-Type is refused too: a cross-site "simple request" (a form post, or
-    fetch with ``mode: "no-cors"`` and a Blob) can only send text/plain, form encodings or
-    none, and must not be able to make a visitor's browser spend this server's CPU.
-    """
-    content_type = request.headers.get("content-type")
-    if content_type is None or not _is_json(content_type):
-        raise UnsupportedMediaType(content_type)
 
 
 def _finish(fn: Callable[[Any, Settings], Any], body: Any, settings: Settings, finish: Callable[[Any], Any]) -> Any:

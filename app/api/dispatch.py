@@ -42,7 +42,7 @@ class ComputeDispatch:
         self.handlers = handlers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        route = self.routes.get(_route_path(scope)) if scope["type"] == "http" and scope["method"] == "POST" else None
+        route = self.routes.get(route_path(scope)) if scope["type"] == "http" and scope["method"] == "POST" else None
         if route is None:
             await self.app(scope, receive, send)
             return
@@ -65,8 +65,8 @@ class ComputeDispatch:
         return None
 
 
-def _route_path(scope: Scope) -> str:
-    # Routes match the path below the app's root_path, as Starlette's router does.
+def route_path(scope: Scope) -> str:
+    """The request's path below the app's root_path, as Starlette's router matches it."""
     path: str = scope["path"]
     root: str = scope.get("root_path", "")
     return path[len(root) :] if root and path.startswith(root) else path

@@ -66,7 +66,7 @@ def _message(error: dict[str, Any]) -> str:
     if kind == "json_invalid":
         reason = (error.get("ctx") or {}).get("error", "malformed")
         return f"the body is not valid JSON: {reason}"
-    if kind in LOCATED_ERROR_TYPES or kind in ("missing", "unsupported_media_type"):
+    if kind in LOCATED_ERROR_TYPES or kind == "missing":
         return msg
     return f"{msg}; found {describe(error.get('input'))}"
 

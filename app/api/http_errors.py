@@ -5,19 +5,16 @@
 
 from __future__ import annotations
 
-# Client input quoted in a message is cut to this many characters.
+from app.schemas.base import quoted
+
+# A Content-Type quoted in a message is cut to this many characters.
 QUOTE_LIMIT = 80
-
-
-def quoted(text: str, limit: int = QUOTE_LIMIT) -> str:
-    """``text`` cut to ``limit`` characters (with an ellipsis), for quoting client input."""
-    return text if len(text) <= limit else text[:limit] + "..."
 
 
 class UnsupportedMediaType(Exception):
     """A POST whose Content-Type is not JSON (415)."""
 
     def __init__(self, content_type: str | None) -> None:
-        found = "no Content-Type" if content_type is None else f"Content-Type {quoted(content_type)!r}"
+        found = "no Content-Type" if content_type is None else f"Content-Type {quoted(content_type, QUOTE_LIMIT)!r}"
         self.message = f"the body must be JSON sent with Content-Type: application/json, but the request has {found}"
         super().__init__(self.message)

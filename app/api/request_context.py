@@ -11,6 +11,7 @@ from collections.abc import Collection
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.api.dispatch import route_path
 from app.api.memory_release import release_if_large
 from app.observability import HTTP_LATENCY, HTTP_REQUESTS, request_id_var
 
@@ -48,9 +49,7 @@ class RequestContext:
         self.post_routes = frozenset(post_routes)
 
     def _known_route(self, scope: Scope) -> str:
-        path: str = scope["path"]
-        root: str = scope.get("root_path", "")
-        path = path[len(root) :] if root and path.startswith(root) else path
+        path = route_path(scope)
         return path if scope["method"] == "POST" and path in self.post_routes else "unmatched"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -96,6 +96,11 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def quoted(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters (then an ellipsis), for quoting client input."""
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def describe(value: Any) -> str:
     """A short, JSON-safe description of a client-sent value, for error messages."""
     if value is None:

@@ -16,6 +16,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from app.schemas.base import quoted
+
 # Names from torch, numpy-ml and common habit, for the field they mean here.
 ALIASES = {
     "lr": "learning_rate",
@@ -145,7 +147,7 @@ LOC_KEY_LIMIT = 64
 
 
 def _short(part: str | int) -> str | int:
-    return part if isinstance(part, int) or len(part) <= LOC_KEY_LIMIT else part[:LOC_KEY_LIMIT] + "..."
+    return part if isinstance(part, int) else quoted(part, LOC_KEY_LIMIT)
 
 
 def readable(errors: list[dict[str, Any]], model: type[BaseModel]) -> list[dict[str, Any]]:
