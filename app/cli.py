@@ -188,17 +188,14 @@ class _Local:
             raise ValidationFailed(422, [entry], entry.msg) from None
 
     def example(self, name: str, endpoint: str = "train") -> dict[str, Any]:
-        from app.api.examples import ENDPOINTS, EXAMPLES, example_body
+        from app.api.examples import ExampleNotFound, example_body, find_example
         from app.client import NotFound
 
-        if name not in EXAMPLES:
-            raise NotFound(404, [], f"no example named {name!r}; expected one of: {', '.join(EXAMPLES)}")
-        if endpoint not in EXAMPLES[name].endpoints:
-            fits = ", ".join(EXAMPLES[name].endpoints)
-            where = ENDPOINTS[endpoint].path if endpoint in ENDPOINTS else repr(endpoint)
-            raise NotFound(404, [], f"example {name!r} has no body for {where}; it has bodies for: {fits}")
+        try:
+            find_example(name, endpoint)
+        except ExampleNotFound as missing:
+            raise NotFound(404, [], missing.message) from None
         return example_body(name, endpoint)
-
 
 def _connect(args: argparse.Namespace) -> Any:
     if args.local:

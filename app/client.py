@@ -61,11 +61,13 @@ class ServiceError(BackpropError):
     def __init__(self, status: int, detail: list[ErrorEntry], text: str) -> None:
         self.status = status
         self.detail = detail
-        super().__init__(f"HTTP {status}: " + self.explanation(text))
+        self.text = text
+        super().__init__(f"HTTP {status}: " + self.explanation())
 
-    def explanation(self, text: str = "") -> str:
-        """The ``detail`` entries as ``loc: msg`` lines joined by "; " (without the status)."""
-        lines = [f"{'.'.join(map(str, d.loc))}: {d.msg}" for d in self.detail] or [text[:500] or str(self.status)]
+    def explanation(self) -> str:
+        """The ``detail`` entries as ``loc: msg`` lines joined by "; " (the answer's text when it has none),
+        without the status."""
+        lines = [f"{'.'.join(map(str, d.loc))}: {d.msg}" for d in self.detail] or [self.text[:500] or str(self.status)]
         return "; ".join(lines)
 
 

@@ -75,7 +75,8 @@ def test_errors_exit_1_with_the_contract_message():
     out = cli("gradients", "-", "--local", stdin=json.dumps(typed))
     # The service's own wording, describing what was found.
     assert out.returncode == 1 and "body.inputs.0.0: Input should be a valid number; found the string '3.0'" in out.stderr
-    assert cli("example", "nope", "--local").returncode == 1
+    missing = cli("example", "nope", "--local")
+    assert missing.returncode == 1 and "no example named 'nope'; expected one of: seed, xor" in missing.stderr
     assert cli("train", "/nonexistent.json", "--local").returncode == 1
 
 

@@ -155,6 +155,26 @@ XOR = NamedExample(
 EXAMPLES: Mapping[str, NamedExample] = MappingProxyType({e.name: e for e in (SEED, XOR)})
 
 
+class ExampleNotFound(LookupError):
+    """No example ``name``, or none for that endpoint: ``field`` (``"name"`` or ``"for"``) says which."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field, self.message = field, message
+        super().__init__(message)
+
+
+def find_example(name: str, endpoint: str = DEFAULT_ENDPOINT) -> NamedExample:
+    """The example ``name`` when it has a body for ``endpoint``; else ExampleNotFound saying what there is."""
+    example = EXAMPLES.get(name)
+    if example is None:
+        raise ExampleNotFound("name", f"no example named {name[:40]!r}; expected one of: {', '.join(EXAMPLES)}")
+    if endpoint not in example.endpoints:
+        where = ENDPOINTS[endpoint].path if endpoint in ENDPOINTS else repr(endpoint)
+        fits = ", ".join(example.endpoints)
+        raise ExampleNotFound("for", f"example {name!r} has no body for {where}; it has bodies for: {fits}")
+    return example
+
+
 def _request(name: str, endpoint: str) -> BaseModel:
     example, target = EXAMPLES[name], ENDPOINTS[endpoint]
     if endpoint not in example.titles:

@@ -2,7 +2,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, Response
 
-from app.api.examples import DEFAULT_ENDPOINT, ENDPOINTS, EXAMPLES, example_json
+from app.api.examples import DEFAULT_ENDPOINT, ENDPOINTS, EXAMPLES, ExampleNotFound, example_json, find_example
 from app.schemas.responses import ErrorBody, ExampleList, ExampleSummary
 
 router = APIRouter(prefix="/v1/examples", tags=["examples"])
@@ -46,10 +46,8 @@ def get_example(
     name: Annotated[str, Path(description="An example's name.", examples=["seed"])],
     endpoint: Annotated[EndpointName, Query(alias="for", description=FOR_DESCRIPTION)] = DEFAULT_ENDPOINT,
 ) -> Response:
-    example = EXAMPLES.get(name)
-    if example is None:
-        raise _not_found("name", f"no example named {name[:40]!r}; expected one of: {', '.join(EXAMPLES)}")
-    if endpoint not in example.endpoints:
-        fits = ", ".join(example.endpoints)
-        raise _not_found("for", f"example {name!r} has no body for {ENDPOINTS[endpoint].path}; it has bodies for: {fits}")
+    try:
+        find_example(name, endpoint)
+    except ExampleNotFound as missing:
+        raise _not_found(missing.field, missing.message) from None
     return Response(example_json(name, endpoint), media_type="application/json")
