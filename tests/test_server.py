@@ -24,7 +24,8 @@ import httpx
 import pytest
 
 from app.config import Settings
-from tests.api.test_live_server import free_port, worker_pids
+from tests.api.test_live_server import running_server as live_server
+from tests.api.test_live_server import worker_pids
 
 # Live servers, subprocesses or a browser: left out by `pytest -m "not slow"`.
 pytestmark = pytest.mark.slow
@@ -38,10 +39,7 @@ TASKSET = shutil.which("taskset")
 def running_server(
     log_path: Path, env_extra: dict[str, str] | None = None, fd_limit: int | None = None
 ) -> Iterator[tuple[int, subprocess.Popen]]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("PROMETHEUS_MULTIPROC_DIR", "BACKPROP_WORKERS")}
-    env.update(BACKPROP_PORT=str(port), BACKPROP_HEADER_TIMEOUT=str(TIMEOUT), BACKPROP_BODY_TIMEOUT=str(TIMEOUT))
-    env.update(env_extra or {})
+    """A one-worker server (pinned to core 0 where taskset exists) with the short test timeouts."""
     cmd = [sys.executable, "-m", "app.cli", "serve"]
     if fd_limit is not None:  # the same command in a process limited to fd_limit descriptors
         launch = (
@@ -50,25 +48,9 @@ def running_server(
         )
         cmd = [sys.executable, "-c", launch, "serve"]
     cmd = [TASKSET, "-c", "0", *cmd] if TASKSET else [*cmd, "--workers", "1"]
-
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            for _ in range(400):
-                with contextlib.suppress(httpx.TransportError):
-                    if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                        break
-                time.sleep(0.05)
-            else:
-                pytest.fail("the server did not start: " + log_path.read_text())
-            yield port, proc
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    settings = {"BACKPROP_HEADER_TIMEOUT": str(TIMEOUT), "BACKPROP_BODY_TIMEOUT": str(TIMEOUT), **(env_extra or {})}
+    with live_server(log_path, settings=settings, command=cmd) as (url, proc):
+        yield int(url.rsplit(":", 1)[1]), proc
 
 
 @pytest.fixture(scope="module")

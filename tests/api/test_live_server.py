@@ -31,13 +31,15 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def running_server(
-    log_path: Path, workers: int = 1, settings: dict[str, str] | None = None
+    log_path: Path, workers: int = 1, settings: dict[str, str] | None = None, command: list[str] | None = None
 ) -> Iterator[tuple[str, subprocess.Popen]]:
+    """`backprop-api serve --workers N` on a free loopback port with ``settings`` in its environment
+    (or ``command``, another way of starting it), until it answers /healthz; stopped afterwards."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    env = {k: v for k, v in os.environ.items() if k not in ("PROMETHEUS_MULTIPROC_DIR", "BACKPROP_WORKERS")}
     env["BACKPROP_PORT"] = str(port)
     env.update(settings or {})
-    cmd = [sys.executable, "-m", "app.cli", "serve", "--workers", str(workers)]
+    cmd = command or [sys.executable, "-m", "app.cli", "serve", "--workers", str(workers)]
     with log_path.open("wb") as log:
         proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}"
@@ -52,7 +54,11 @@ def running_server(
             yield url, proc
         finally:
             proc.terminate()
-            proc.wait(timeout=20)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 @pytest.fixture(scope="module")
