@@ -65,7 +65,8 @@ def test_playground_shows_validation_errors(tmp_path):
             page.wait_for_selector("body[data-ready='true']", timeout=30_000)
             page.fill("#inputs", "[[0.7, 0.3, 0.1]]")
             page.click("#run")
-            page.wait_for_function("document.getElementById('error').textContent.length > 0", timeout=30_000)
+            # A selector, not wait_for_function: polling a string predicate is an eval the page's CSP refuses.
+            page.wait_for_selector("#error:not(:empty)", timeout=30_000)
             assert "body.inputs" in page.inner_text("#error") and "422" in page.inner_text("#error")
         finally:
             browser.close()
