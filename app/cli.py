@@ -33,7 +33,10 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", default=settings.host, help="default: BACKPROP_HOST or %(default)s")
     serve.add_argument("--port", type=int, default=settings.port, help="default: BACKPROP_PORT or %(default)s")
     serve.add_argument("--workers", type=int, default=settings.workers, help="default: BACKPROP_WORKERS or %(default)s")
-    for name, help_text in (("train", "train the network in FILE (a /v1/train body)"), ("gradients", "backprop on FILE (a /v1/gradients body)")):
+    for name, help_text in (
+        ("train", "train the network in FILE (a /v1/train body)"),
+        ("gradients", "backprop on FILE (a /v1/gradients body)"),
+    ):
         cmd = sub.add_parser(name, help=help_text)
         cmd.add_argument("file", metavar="FILE", help="a JSON body, or - for standard input")
         _client_options(cmd)
@@ -196,6 +199,7 @@ class _Local:
         except ExampleNotFound as missing:
             raise NotFound(404, [], missing.message) from None
         return example_body(name, endpoint)
+
 
 def _connect(args: argparse.Namespace) -> Any:
     if args.local:

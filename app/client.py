@@ -182,7 +182,9 @@ class _Options:
         after = _retry_after(response.headers.get("retry-after")) if response is not None else None
         return after if after is not None else self.backoff * 2**attempt
 
-    def build(self, http: httpx.Client | httpx.AsyncClient, method: str, path: str, body: dict[str, Any] | None, headers: dict[str, str] | None) -> httpx.Request:
+    def build(
+        self, http: httpx.Client | httpx.AsyncClient, method: str, path: str, body: dict[str, Any] | None, headers: dict[str, str] | None
+    ) -> httpx.Request:
         content = None if body is None else json.dumps(jsonable(body)).encode()
         return http.build_request(method, path, content=content, headers={"Content-Type": "application/json", **(headers or {})})
 
@@ -239,7 +241,9 @@ class BackpropClient:
     def close(self) -> None:
         self._http.close()
 
-    def _send(self, method: str, path: str, body: dict[str, Any] | None = None, headers: dict[str, str] | None = None, stream: bool = False) -> httpx.Response:
+    def _send(
+        self, method: str, path: str, body: dict[str, Any] | None = None, headers: dict[str, str] | None = None, stream: bool = False
+    ) -> httpx.Response:
         request = self._options.build(self._http, method, path, body, headers)
         failure, answered = "", False
         for attempt in range(self._options.retries + 1):
@@ -447,7 +451,9 @@ class AsyncBackpropClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def _send(self, method: str, path: str, body: dict[str, Any] | None = None, headers: dict[str, str] | None = None, stream: bool = False) -> httpx.Response:
+    async def _send(
+        self, method: str, path: str, body: dict[str, Any] | None = None, headers: dict[str, str] | None = None, stream: bool = False
+    ) -> httpx.Response:
         request = self._options.build(self._http, method, path, body, headers)
         failure, answered = "", False
         for attempt in range(self._options.retries + 1):

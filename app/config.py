@@ -24,8 +24,7 @@ class Settings(BaseSettings):
     blas_threads: int = Field(
         default=1,
         ge=1,
-        description="BLAS threads per worker (OPENBLAS/OMP/MKL_NUM_THREADS unless those are set); "
-        "1 measured best (see bench/README.md).",
+        description="BLAS threads per worker (OPENBLAS/OMP/MKL_NUM_THREADS unless those are set); 1 measured best (see bench/README.md).",
     )
 
     inline_work: float = Field(

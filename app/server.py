@@ -114,20 +114,29 @@ class _Guard:
         self.period = max(0.05, min(1.0, self.header_timeout / 4, self.body_timeout / 4))
         self.answers = {
             "header_timeout": _answer(
-                408, ["header"], f"the request's headers were not complete within BACKPROP_HEADER_TIMEOUT "
-                f"({self.header_timeout:g} s)", "timeout"
+                408,
+                ["header"],
+                f"the request's headers were not complete within BACKPROP_HEADER_TIMEOUT ({self.header_timeout:g} s)",
+                "timeout",
             ),
             "body_timeout": _answer(
-                408, ["body"], f"the request body came slower than BACKPROP_BODY_MIN_RATE "
-                f"({self.body_min_rate:g} bytes/s) after BACKPROP_BODY_TIMEOUT ({self.body_timeout:g} s)", "timeout"
+                408,
+                ["body"],
+                f"the request body came slower than BACKPROP_BODY_MIN_RATE "
+                f"({self.body_min_rate:g} bytes/s) after BACKPROP_BODY_TIMEOUT ({self.body_timeout:g} s)",
+                "timeout",
             ),
             "header_too_large": _answer(
-                431, ["header"], f"the request line and headers are over BACKPROP_MAX_HEADER_BYTES "
-                f"({self.max_header_bytes} bytes)", "limit_exceeded"
+                431,
+                ["header"],
+                f"the request line and headers are over BACKPROP_MAX_HEADER_BYTES ({self.max_header_bytes} bytes)",
+                "limit_exceeded",
             ),
             "evicted": _answer(
-                503, [], f"over BACKPROP_MAX_CONNECTIONS ({self.max_connections}) open connections; "
-                "this one had not sent its request's headers", "overloaded"
+                503,
+                [],
+                f"over BACKPROP_MAX_CONNECTIONS ({self.max_connections}) open connections; this one had not sent its request's headers",
+                "overloaded",
             ),
         }
         self._check_fd_room()
@@ -329,4 +338,3 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             headers = b"".join(name + b": " + value + b"\r\n" for name, value in self.server_state.default_headers)
             transport.write(status_line + headers + rest)
         transport.close()
-

@@ -64,8 +64,7 @@ class LimitExceeded(Exception):
         self.loc = loc
         self.setting = setting
         self.message = (
-            f"{what} is {_amount(found)}, over the limit of {_amount(limit)}; "
-            f"the server's setting BACKPROP_{setting.upper()} raises it"
+            f"{what} is {_amount(found)}, over the limit of {_amount(limit)}; the server's setting BACKPROP_{setting.upper()} raises it"
         )
         super().__init__(self.message)
 
@@ -232,9 +231,7 @@ def run_loss(req: LossRequest, settings: Settings) -> Payload:
     """The LossResponse payload."""
     check_limits(req, settings)
     _check_output(req.size.batch * req.network.n_out + 1, settings, ("inputs",), "the output (batch x output width)")
-    ev = evaluate(
-        to_layers(req.network), _matrix(req.inputs), to_targets(req), to_loss(req), req.reduction, gradients=False
-    )
+    ev = evaluate(to_layers(req.network), _matrix(req.inputs), to_targets(req), to_loss(req), req.reduction, gradients=False)
     record_work(req.size.parameters)
     return {"loss": ev.loss, "output": _matrix_out(ev.forward.output)}
 
@@ -269,8 +266,15 @@ def run_gradcheck(req: GradcheckRequest, settings: Settings) -> Payload:
     check_limits(req, settings, iterations=gradcheck_passes(req))
     _check_output(2 * req.size.parameters + 8, settings, ("network",), "two gradients per parameter")
     result = gradcheck(
-        to_layers(req.network), _matrix(req.inputs), to_targets(req), to_loss(req), req.reduction,
-        epsilon=req.epsilon, atol=req.atol, rtol=req.rtol, should_stop=should_stop,
+        to_layers(req.network),
+        _matrix(req.inputs),
+        to_targets(req),
+        to_loss(req),
+        req.reduction,
+        epsilon=req.epsilon,
+        atol=req.atol,
+        rtol=req.rtol,
+        should_stop=should_stop,
     )
     record_work(req.size.parameters, gradcheck_passes(req))
     layer, kind, index = result.layout.locate(result.worst)
@@ -357,9 +361,7 @@ def run_diagram(req: DiagramRequest, settings: Settings) -> str:
             fwd = forward(layers, x)
         values = [x[0].tolist()] + [a[0].tolist() for a in fwd.post]
         caption += f"; neuron labels: activations of sample 0 of {len(x)}"
-    return network_diagram(
-        [l.weights.tolist() for l in layers], [l.activation for l in layers], values, gradients, caption
-    )
+    return network_diagram([l.weights.tolist() for l in layers], [l.activation for l in layers], values, gradients, caption)
 
 
 def run_train_plot(req: TrainRequest, settings: Settings) -> str:
@@ -404,9 +406,7 @@ def _start(req: TrainRequest, settings: Settings) -> tuple[Layout, Iterator[Trac
 
 def trace_entries(layout: Layout, chunk: TraceChunk) -> list[Payload]:
     """One TraceEntry payload per recorded iteration of ``chunk``; optional keys only when recorded."""
-    entries: list[Payload] = [
-        {"iteration": i, "loss": loss} for i, loss in zip(chunk.iterations.tolist(), chunk.losses.tolist())
-    ]
+    entries: list[Payload] = [{"iteration": i, "loss": loss} for i, loss in zip(chunk.iterations.tolist(), chunk.losses.tolist())]
     for k, entry in enumerate(entries):
         if chunk.outputs is not None:
             entry["output"] = chunk.outputs[k]

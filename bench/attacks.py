@@ -305,7 +305,9 @@ def row_edge_answers() -> str:
         f"plot {r1.status_code} (SVG valid: {_svg_ok(r1.text)}); gradcheck {r2.status_code} max_rel_error {r2.json().get('max_rel_error')!r}; "
         f"diagram {r3.status_code} (SVG valid: {_svg_ok(r3.text)}); no-Content-Type POST {blob.status_code}; "
         f"1 MB unknown key {r5.status_code} with a {len(r5.content):,} B answer; playground headers: "
-        + ", ".join(f"{k}" for k in ("x-content-type-options", "content-security-policy", "x-frame-options", "cache-control") if k in headers)
+        + ", ".join(
+            f"{k}" for k in ("x-content-type-options", "content-security-policy", "x-frame-options", "cache-control") if k in headers
+        )
     )
 
 

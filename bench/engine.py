@@ -41,9 +41,7 @@ CASES = [
 def make_case(sizes, hidden, last, loss, batch, seed=0):
     rng = np.random.default_rng(seed)
     acts = [hidden] * (len(sizes) - 2) + [last]
-    layers = [
-        Layer(rng.normal(0, 1 / np.sqrt(i), (o, i)), np.zeros(o), a) for i, o, a in zip(sizes, sizes[1:], acts)
-    ]
+    layers = [Layer(rng.normal(0, 1 / np.sqrt(i), (o, i)), np.zeros(o), a) for i, o, a in zip(sizes, sizes[1:], acts)]
     x = rng.normal(size=(batch, sizes[0]))
     if loss == "cross_entropy":
         y = np.eye(sizes[-1])[rng.integers(0, sizes[-1], batch)]

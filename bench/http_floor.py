@@ -42,7 +42,10 @@ end
 def wrk(url: str, seconds: int, body_file: str, script: str) -> float:
     out = subprocess.run(
         ["wrk", "-t1", "-c16", f"-d{seconds}s", "-s", script, url],
-        capture_output=True, text=True, check=True, env={"BODY_FILE": body_file, "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"BODY_FILE": body_file, "PATH": "/usr/bin:/bin"},
     ).stdout
     requests, duration, errors = re.search(r"RESULT (\d+) ([\d.]+) (\d+)", out).groups()  # type: ignore[union-attr]
     assert int(errors) == 0, out
@@ -58,7 +61,11 @@ def main(argv=None) -> None:
         body_file, script = Path(tmp) / "body.json", Path(tmp) / "post.lua"
         body_file.write_text(json.dumps(SEED))
         script.write_text(LUA)
-        with serve("bench.hello_app:app") as (hello, _, _), serve() as (ours, _, _), serve(env={"BACKPROP_INLINE_WORK": "0"}) as (threaded, _, _):
+        with (
+            serve("bench.hello_app:app") as (hello, _, _),
+            serve() as (ours, _, _),
+            serve(env={"BACKPROP_INLINE_WORK": "0"}) as (threaded, _, _),
+        ):
             urls = {"gradients": f"{ours}/v1/gradients", "gradients_threaded": f"{threaded}/v1/gradients"}
 
             def hello_rps() -> float:

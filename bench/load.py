@@ -111,7 +111,19 @@ def main(argv: list[str] | None = None) -> int:
             rss_start = rss_kib(server_pids(server.pid))
             samples = []
             wrk = subprocess.Popen(
-                ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s", f"--timeout={args.timeout}s", "--latency", "-s", script, base, "--", str(bodies)],
+                [
+                    "wrk",
+                    f"-t{args.threads}",
+                    f"-c{args.connections}",
+                    f"-d{args.duration}s",
+                    f"--timeout={args.timeout}s",
+                    "--latency",
+                    "-s",
+                    script,
+                    base,
+                    "--",
+                    str(bodies),
+                ],
                 stdout=subprocess.PIPE,
                 text=True,
             )

@@ -46,7 +46,7 @@ def _matrix(row: bytes, n: int) -> bytes:
 
 
 def _forward(weights: bytes, inputs: bytes) -> bytes:
-    return b'{"network":{"layers":[{"weights":' + weights + b"}]},\"inputs\":" + inputs + b"}"
+    return b'{"network":{"layers":[{"weights":' + weights + b'}]},"inputs":' + inputs + b"}"
 
 
 def _random_floats() -> bytes:
@@ -56,7 +56,9 @@ def _random_floats() -> bytes:
 
     rng = np.random.default_rng(0)
     body = {
-        "network": {"layers": [{"weights": rng.normal(0, 0.03, (999, 999)), "activation": "tanh"}, {"weights": rng.normal(0, 0.03, (1, 999))}]},
+        "network": {
+            "layers": [{"weights": rng.normal(0, 0.03, (999, 999)), "activation": "tanh"}, {"weights": rng.normal(0, 0.03, (1, 999))}]
+        },
         "inputs": rng.normal(size=(500, 999)),
     }
     return orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
@@ -76,7 +78,10 @@ BODIES = {
         lambda: _forward(b"[" + ZEROS_ROW + b"]", b"[" + (ZEROS_ROW + b",") * 99_999 + _row(b"1e400", 160) + b"]"),
     ),
     "cut_short": ("ForwardRequest", lambda: _forward(b"[" + ZEROS_ROW + b"]", _matrix(ZEROS_ROW, 100_000))[:-200]),
-    "layers_1.8M": ("ForwardRequest", lambda: b'{"network":{"layers":[' + b'{"weights":[[0]]},' * 1_799_999 + b'{"weights":[[0]]}]},"inputs":[[0]]}'),
+    "layers_1.8M": (
+        "ForwardRequest",
+        lambda: b'{"network":{"layers":[' + b'{"weights":[[0]]},' * 1_799_999 + b'{"weights":[[0]]}]},"inputs":[[0]]}',
+    ),
     "layers_of_numbers_16M": ("ForwardRequest", lambda: b'{"network":{"layers":' + _row(b"0", 16_000_000) + b'},"inputs":[[0]]}'),
     "extra_keys_2.8M": (
         "ForwardRequest",
@@ -84,8 +89,10 @@ BODIES = {
     ),
     "record_of_strings_8M": (
         "TrainRequest",
-        lambda: b'{"network":{"layers":[{"weights":[[0]]}]},"inputs":[[0]],"targets":[[0]],"loss":"mse",'
-        b'"optimizer":{"name":"sgd","learning_rate":0.1},"iterations":1,"record":' + _row(b'"x"', 8_000_000) + b"}",
+        lambda: (
+            b'{"network":{"layers":[{"weights":[[0]]}]},"inputs":[[0]],"targets":[[0]],"loss":"mse",'
+            b'"optimizer":{"name":"sgd","learning_rate":0.1},"iterations":1,"record":' + _row(b'"x"', 8_000_000) + b"}"
+        ),
     ),
 }
 
@@ -168,7 +175,9 @@ def healthz_during(base: str, raw: bytes) -> tuple[float, int]:
     result: dict[str, int] = {}
 
     def post() -> None:
-        result["status"] = httpx.post(f"{base}/v1/forward", content=raw, headers={"content-type": "application/json"}, timeout=600).status_code
+        result["status"] = httpx.post(
+            f"{base}/v1/forward", content=raw, headers={"content-type": "application/json"}, timeout=600
+        ).status_code
 
     poster = threading.Thread(target=post)
     worst = 0.0

@@ -33,7 +33,19 @@ def serve(app: str = "app.main:app", workers: int = 1, env: dict[str, str] | Non
     if app == "app.main:app":
         cmd = [sys.executable, "-m", "app.cli", "serve", "--workers", str(workers)]
     else:
-        cmd = [sys.executable, "-m", "uvicorn", app, "--port", str(port), "--workers", str(workers), "--no-access-log", "--log-level", "warning"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            app,
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ]
     with log_path.open("wb") as log:
         proc = subprocess.Popen(cmd, env=full_env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
         base = f"http://127.0.0.1:{port}"

@@ -74,8 +74,7 @@ def rng(request: pytest.FixtureRequest) -> np.random.Generator:
 
 def random_layers(rng: np.random.Generator, sizes: list[int], activations: list[str]) -> list[Layer]:
     return [
-        Layer(rng.normal(0, 0.8, (n_out, n_in)), rng.normal(0, 0.3, n_out), act)
-        for n_in, n_out, act in zip(sizes, sizes[1:], activations)
+        Layer(rng.normal(0, 0.8, (n_out, n_in)), rng.normal(0, 0.3, n_out), act) for n_in, n_out, act in zip(sizes, sizes[1:], activations)
     ]
 
 

@@ -10,7 +10,19 @@ import pytest
 import app.nn
 
 NN_DIR = Path(app.nn.__file__).parent
-FORBIDDEN = ("fastapi", "pydantic", "pydantic_settings", "starlette", "uvicorn", "torch", "app.api", "app.schemas", "app.service", "app.config", "app.main")
+FORBIDDEN = (
+    "fastapi",
+    "pydantic",
+    "pydantic_settings",
+    "starlette",
+    "uvicorn",
+    "torch",
+    "app.api",
+    "app.schemas",
+    "app.service",
+    "app.config",
+    "app.main",
+)
 
 
 def imported_modules(path: Path) -> set[str]:

@@ -204,7 +204,16 @@ def _busy_then_ok(request: httpx.Request, state: Busy) -> httpx.Response:
 
 @pytest.mark.parametrize(
     "value, expected",
-    [("3", 3.0), ("0", 0.0), ("-5", 0.0), ("1e9", 60.0), ("soon", None), ("nan", None), (None, None), ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0)],
+    [
+        ("3", 3.0),
+        ("0", 0.0),
+        ("-5", 0.0),
+        ("1e9", 60.0),
+        ("soon", None),
+        ("nan", None),
+        (None, None),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),
+    ],
 )
 def test_retry_after_values(value, expected):
     from app.client import _retry_after

@@ -38,7 +38,9 @@ def test_generated_client_trains_the_seed(tmp_path, seed_body):
     out = tmp_path / "backprop_generated"
     done = subprocess.run(
         [generator, "generate", "--path", str(SPEC_PATH), "--output-path", str(out), "--meta", "none"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     sys.path.insert(0, str(tmp_path))

@@ -51,7 +51,9 @@ def test_readme_cli_output_is_real(tmp_path):
     import subprocess
     import sys
 
-    seed = subprocess.run([sys.executable, "-m", "app.cli", "example", "seed", "--local"], capture_output=True, text=True, check=True).stdout
+    seed = subprocess.run(
+        [sys.executable, "-m", "app.cli", "example", "seed", "--local"], capture_output=True, text=True, check=True
+    ).stdout
     (tmp_path / "seed.json").write_text(seed)
     printed = subprocess.run(
         [sys.executable, "-m", "app.cli", "train", str(tmp_path / "seed.json"), "--local"], capture_output=True, text=True, check=True
@@ -62,7 +64,9 @@ def test_readme_cli_output_is_real(tmp_path):
 
 def test_readme_curl_output_is_real(client):  # noqa: D103
     text = (ROOT / "README.md").read_text()
-    curl = re.search(r"curl -s -X POST localhost:8000/v1/train -H 'Content-Type: application/json' -d '(.*?)'\n```", text, flags=re.S).group(1)
+    curl = re.search(
+        r"curl -s -X POST localhost:8000/v1/train -H 'Content-Type: application/json' -d '(.*?)'\n```", text, flags=re.S
+    ).group(1)
     shown = re.search(r"```json\n(\{\"status\".*?)\n```", text, flags=re.S).group(1)
     r = client.post("/v1/train", content=curl, headers={"content-type": "application/json"})
     assert r.text == shown
@@ -107,7 +111,9 @@ def test_readme_example_pipe_output_is_real(client):
 
 def test_readme_class_index_example_is_real(client):
     text = (ROOT / "README.md").read_text()
-    body = re.search(r"curl -s -X POST localhost:8000/v1/gradients -H 'Content-Type: application/json' -d '(.*?)'\n", text, flags=re.S).group(1)
+    body = re.search(
+        r"curl -s -X POST localhost:8000/v1/gradients -H 'Content-Type: application/json' -d '(.*?)'\n", text, flags=re.S
+    ).group(1)
     shown = re.search(r"```json\n\s*(\{\"loss\":1\.49.*?)\n\s*```", text, flags=re.S).group(1)
     r = client.post("/v1/gradients", content=body, headers={"content-type": "application/json"})
     assert r.text == shown

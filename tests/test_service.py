@@ -30,7 +30,12 @@ def train_body(**overrides) -> dict:
 @pytest.mark.parametrize(
     "settings, body, loc, setting",
     [
-        ({"max_parameters": 5}, train_body(network=tiny_network(width=2), inputs=[[1.0, 1.0]], targets=[[0.0, 0.0]]), ["body", "network"], "BACKPROP_MAX_PARAMETERS"),
+        (
+            {"max_parameters": 5},
+            train_body(network=tiny_network(width=2), inputs=[[1.0, 1.0]], targets=[[0.0, 0.0]]),
+            ["body", "network"],
+            "BACKPROP_MAX_PARAMETERS",
+        ),
         ({"max_layers": 2}, train_body(network=tiny_network(layers=3)), ["body", "network", "layers"], "BACKPROP_MAX_LAYERS"),
         ({"max_batch": 2}, train_body(inputs=[[1.0]] * 3, targets=[[0.0]] * 3), ["body", "inputs"], "BACKPROP_MAX_BATCH"),
         ({"max_activations": 5}, train_body(inputs=[[1.0]] * 3, targets=[[0.0]] * 3), ["body", "inputs"], "BACKPROP_MAX_ACTIVATIONS"),

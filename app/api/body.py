@@ -83,9 +83,7 @@ def parse_large_body(raw: bytes, model: type[M], max_layers: int) -> M:
         ) from None
 
 
-def request_error(
-    errors: list[dict[str, Any]], model: type[BaseModel], more: int = 0, at_least: bool = False
-) -> RequestValidationError:
+def request_error(errors: list[dict[str, Any]], model: type[BaseModel], more: int = 0, at_least: bool = False) -> RequestValidationError:
     """The first MAX_REPORTED_ERRORS of pydantic's ``errors`` for a ``model`` body, said as a client can
     act on them (app.schemas.error_hints) and located under ``body``, the count of the rest (and of
     ``more``, never built) attached for app.api.errors."""
@@ -97,4 +95,3 @@ def request_error(
     exc.more_errors = len(said) - len(shown) + len(errors) - len(considered) + more  # type: ignore[attr-defined]
     exc.more_at_least = at_least  # type: ignore[attr-defined]
     return exc
-

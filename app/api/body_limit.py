@@ -60,7 +60,9 @@ class BodySizeLimit:
                 if not message.get("more_body", False):
                     break
         except Overloaded as exc:
-            await _send_json(send, 503, [{"loc": [], "msg": exc.message, "type": "overloaded"}], ((b"retry-after", str(exc.retry_after).encode()),))
+            await _send_json(
+                send, 503, [{"loc": [], "msg": exc.message, "type": "overloaded"}], ((b"retry-after", str(exc.retry_after).encode()),)
+            )
             return
         if reservation is not None:
             scope[ADMITTED_BODY_KEY] = reservation

@@ -35,7 +35,10 @@ Req = TypeVar("Req", bound=BaseModel)
 
 
 async def compute(
-    request: Request, model: type[Req], fn: Callable[[Req, Settings], P], finish: Callable[[P], R] = JSONBody  # type: ignore[assignment]
+    request: Request,
+    model: type[Req],
+    fn: Callable[[Req, Settings], P],
+    finish: Callable[[P], R] = JSONBody,  # type: ignore[assignment]
 ) -> R:
     """``finish(fn(body, settings))`` for the body read as ``model``, inline or in a worker thread
     (encoding a large answer is work too)."""

@@ -139,8 +139,13 @@ def response_cases(limits: Settings | None = None) -> list[Case]:
         Case("GET", listing, 200, "examples", "The named examples and the endpoints each one has a body for"),
         Case("GET", one, 200, SEED.name, f"seed (for={DEFAULT_ENDPOINT}): {SEED.titles[DEFAULT_ENDPOINT]}", path=seed),
         Case(
-            "GET", one, 200, "seed_gradients", f"seed?for=gradients: {SEED.titles['gradients']}",
-            path=seed, query=urlencode({"for": "gradients"}),
+            "GET",
+            one,
+            200,
+            "seed_gradients",
+            f"seed?for=gradients: {SEED.titles['gradients']}",
+            path=seed,
+            query=urlencode({"for": "gradients"}),
         ),
         Case("GET", one, 404, "unknown_name", "An example name that does not exist", path="/v1/examples/mnist"),
         Case("GET", one, 422, "unknown_endpoint", "A for= value that is not an endpoint", path=seed, query=urlencode({"for": "backward"})),
@@ -155,9 +160,20 @@ async def _answer(app: Any, state: SimpleNamespace, case: Case) -> tuple[int, by
     if sent is not None:
         headers += [(b"content-type", case.content_type.encode()), (b"content-length", str(len(sent)).encode())]
     scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": case.method, "scheme": "http",
-        "path": path, "raw_path": path.encode(), "query_string": case.query.encode(), "root_path": "",
-        "headers": headers, "client": None, "server": ("localhost", 80), "app": state, "state": {},
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": case.method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": case.query.encode(),
+        "root_path": "",
+        "headers": headers,
+        "client": None,
+        "server": ("localhost", 80),
+        "app": state,
+        "state": {},
     }
     pending = [{"type": "http.request", "body": sent or b"", "more_body": False}]
     out: dict[str, Any] = {"status": 0, "body": b""}
@@ -221,9 +237,7 @@ def install_openapi(app: FastAPI, body_models: list[type[BaseModel]]) -> None:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            spec = get_openapi(
-                title=app.title, version=app.version, description=app.description, routes=app.routes
-            )
+            spec = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
             _, defs = models_json_schema([(m, "validation") for m in body_models], ref_template=REF)
             schemas = spec.setdefault("components", {}).setdefault("schemas", {})
             for name, schema in defs.get("$defs", {}).items():
@@ -239,4 +253,3 @@ def install_openapi(app: FastAPI, body_models: list[type[BaseModel]]) -> None:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-

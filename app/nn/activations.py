@@ -158,4 +158,3 @@ ACTIVATIONS: Mapping[str, Activation] = MappingProxyType(
 
 # Activations that mix units of a row; allowed on the last layer only.
 LAST_LAYER_ONLY = frozenset(name for name, act in ACTIVATIONS.items() if not act.elementwise)
-

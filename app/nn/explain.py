@@ -188,7 +188,9 @@ def _output_steps(ws: Workspace, layers: Sequence[Layer], spec, targets: Array, 
         else:
             d_out = Term(f"dl/dout{last}[{m}]", f"the squared error's slope: 2 * (out - target), target {_f(y)}", 2.0 * (out - y))
             if ACTIVATIONS[act].elementwise:
-                slope = float(ACTIVATIONS[act].backward(ws.pre[last][s : s + 1], ws.output[s : s + 1], np.ones_like(ws.output[s : s + 1]))[0, m])
+                slope = float(
+                    ACTIVATIONS[act].backward(ws.pre[last][s : s + 1], ws.output[s : s + 1], np.ones_like(ws.output[s : s + 1]))[0, m]
+                )
                 d_act = Term(f"{act}'(pre{last}[{m}])", f"the {act}'s slope at pre = {_f(pre)}", slope)
                 line = f"sample {s}: {sym} = dl/dout * {act}'(pre) = {_f(d_out.value)} * {_f(slope)} = {_f(delta)}"  # type: ignore[arg-type]
             else:

@@ -92,9 +92,7 @@ class Loss:
     def from_logits(self) -> bool:
         return self.requires_activation is not None
 
-    def bind(
-        self, *, class_weights: Array | None = None, label_smoothing: float = 0.0, index_targets: bool = False
-    ) -> Loss:
+    def bind(self, *, class_weights: Array | None = None, label_smoothing: float = 0.0, index_targets: bool = False) -> Loss:
         """This loss with torch's options; with none of them, this very loss (and its fast paths).
 
         ``class_weights`` ``[C]`` and ``label_smoothing`` (in [0, 1)) are cross_entropy's ``weight``
@@ -216,7 +214,10 @@ LOSSES: Mapping[str, Loss] = MappingProxyType(
         loss.name: loss
         for loss in (
             Loss(
-                "binary_cross_entropy", _bce_terms, _bce_grad, requires_activation="sigmoid",
+                "binary_cross_entropy",
+                _bce_terms,
+                _bce_grad,
+                requires_activation="sigmoid",
                 grad_from_output=_bce_grad_from_output,
             ),
             Loss("cross_entropy", _ce_terms, _ce_grad, requires_activation="softmax", per_row=True),
@@ -224,4 +225,3 @@ LOSSES: Mapping[str, Loss] = MappingProxyType(
         )
     }
 )
-

@@ -94,9 +94,7 @@ class Layout:
 
     def blocks(self, flat: Array) -> tuple[Array, ...]:
         """Per-layer ``[in + 1][out]`` views ``[W.T; b]`` into ``flat``."""
-        return tuple(
-            flat[start:end].reshape(i + 1, o) for (o, i), start, end in zip(self.shapes, self.offsets, self.offsets[1:])
-        )
+        return tuple(flat[start:end].reshape(i + 1, o) for (o, i), start, end in zip(self.shapes, self.offsets, self.offsets[1:]))
 
     def views(self, flat: Array) -> tuple[tuple[Array, Array], ...]:
         """Per-layer ``(weights [out][in], biases [out])`` views into ``flat``; writing them writes ``flat``."""

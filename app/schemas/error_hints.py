@@ -81,13 +81,7 @@ def fields_at(model: type[BaseModel], loc: Sequence[str | int]) -> set[str]:
     annotations: list[Any] = [model]
     for part in loc:
         annotations = [child for a in annotations for child in _child(a, part)]
-    return {
-        name
-        for a in annotations
-        for m in _members(a)
-        if isinstance(m, type) and issubclass(m, BaseModel)
-        for name in m.model_fields
-    }
+    return {name for a in annotations for m in _members(a) if isinstance(m, type) and issubclass(m, BaseModel) for name in m.model_fields}
 
 
 def did_you_mean(key: str, fields: set[str]) -> str | None:

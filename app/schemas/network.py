@@ -17,9 +17,7 @@ class LayerSpec(StrictModel):
     """One dense layer: ``pre_activation = inputs @ weights.T + biases``, then ``activation``."""
 
     weights: Matrix = Field(description="Shape [out][in] (the torch.nn.Linear convention).")
-    biases: NumberRow | None = Field(
-        default=None, description="Length out; omitted means zeros."
-    )
+    biases: NumberRow | None = Field(default=None, description="Length out; omitted means zeros.")
     activation: ActivationName = Field(  # type: ignore[valid-type]
         default="identity",
         description="leaky_relu has slope 0.01, elu alpha 1; softmax is allowed on the last layer only.",
@@ -66,8 +64,7 @@ class NetworkSpec(StrictModel):
             if layer.activation in LAST_LAYER_ONLY:
                 field_error(
                     ("layers", k, "activation"),
-                    f"{layer.activation} is allowed on the last layer only (layer {last}), "
-                    f"but layer {k} uses it",
+                    f"{layer.activation} is allowed on the last layer only (layer {last}), but layer {k} uses it",
                     "activation_position",
                 )
         return self

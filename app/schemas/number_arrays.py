@@ -87,7 +87,6 @@ def _short_numbers() -> tuple[np.ndarray, np.ndarray]:
     return value, valid
 
 
-
 class Floats(np.ndarray):
     """A float64 array that Python code reads as it would read the lists pydantic gives: iterating a
     row, or indexing one number, gives Python floats (``repr`` 0.5, not ``np.float64(0.5)``, in the

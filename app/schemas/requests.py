@@ -39,7 +39,7 @@ ROWS_DESCRIPTION = (
 )
 CLASS_INDICES_DESCRIPTION = (
     "[batch], cross_entropy only: each sample's class, an integer in [0, out_last) (JSON integers only: "
-    "1.0, true or \"1\" are not class indices), as torch.nn.functional.cross_entropy takes class indices."
+    '1.0, true or "1" are not class indices), as torch.nn.functional.cross_entropy takes class indices.'
 )
 
 
@@ -108,9 +108,7 @@ Targets = Annotated[
     Discriminator(_targets_form),
     WrapValidator(_one_form_of_targets),
 ]
-TARGETS_DESCRIPTION = (
-    "Rows [batch][out_last] (every loss), or for cross_entropy class indices [batch] (one integer per sample)."
-)
+TARGETS_DESCRIPTION = "Rows [batch][out_last] (every loss), or for cross_entropy class indices [batch] (one integer per sample)."
 ClassWeight = Annotated[FiniteFloat, Field(ge=0)]
 LABEL_SMOOTHING_DESCRIPTION = (
     "cross_entropy only: torch's label_smoothing, in [0, 1). Each target row y becomes "
@@ -189,9 +187,7 @@ class LossRequest(ForwardRequest):
             "the samples' classes for class indices with class_weights); sum adds them."
         ),
     )
-    label_smoothing: FiniteFloat = Field(
-        default=0.0, ge=0, lt=1, exclude_if=_no_smoothing, description=LABEL_SMOOTHING_DESCRIPTION
-    )
+    label_smoothing: FiniteFloat = Field(default=0.0, ge=0, lt=1, exclude_if=_no_smoothing, description=LABEL_SMOOTHING_DESCRIPTION)
     class_weights: Annotated[list[ClassWeight], Field(min_length=1)] | None = Field(
         default=None, exclude_if=_no_weights, description=CLASS_WEIGHTS_DESCRIPTION
     )
@@ -291,8 +287,7 @@ class LossRequest(ForwardRequest):
             if abs(total - 1.0) > PROBABILITY_SUM_TOLERANCE:
                 field_error(
                     ("targets", i),
-                    f"each cross_entropy target row must sum to 1 (within {PROBABILITY_SUM_TOLERANCE:g}), "
-                    f"but row {i} sums to {total!r}",
+                    f"each cross_entropy target row must sum to 1 (within {PROBABILITY_SUM_TOLERANCE:g}), but row {i} sums to {total!r}",
                     "target_range",
                 )
 
@@ -381,8 +376,7 @@ class TrainRequest(LossRequest):
             if mask.biases is not None and len(mask.biases) != layer.n_out:
                 field_error(
                     ("trainable", k, "biases"),
-                    f"trainable[{k}].biases must have {counted(layer.n_out, 'value')} (layer {k}'s outputs), "
-                    f"but has {len(mask.biases)}",
+                    f"trainable[{k}].biases must have {counted(layer.n_out, 'value')} (layer {k}'s outputs), but has {len(mask.biases)}",
                     "shape_mismatch",
                 )
         return self
@@ -442,9 +436,7 @@ class DiagramRequest(StrictModel):
     targets: Targets | None = Field(default=None, description=TARGETS_DESCRIPTION + " Needs inputs and loss.")
     loss: LossName | None = None  # type: ignore[valid-type]
     reduction: Reduction = "mean"  # type: ignore[valid-type]
-    label_smoothing: FiniteFloat = Field(
-        default=0.0, ge=0, lt=1, exclude_if=_no_smoothing, description=LABEL_SMOOTHING_DESCRIPTION
-    )
+    label_smoothing: FiniteFloat = Field(default=0.0, ge=0, lt=1, exclude_if=_no_smoothing, description=LABEL_SMOOTHING_DESCRIPTION)
     class_weights: Annotated[list[ClassWeight], Field(min_length=1)] | None = Field(
         default=None, exclude_if=_no_weights, description=CLASS_WEIGHTS_DESCRIPTION
     )

@@ -77,9 +77,7 @@ class TraceEntry(StrictModel):
 
 class TrainResponse(StrictModel):
     status: Literal["completed", "diverged"]
-    diverged_at: int | None = Field(
-        default=None, description="Present when status is diverged: the first iteration that did not complete."
-    )
+    diverged_at: int | None = Field(default=None, description="Present when status is diverged: the first iteration that did not complete.")
     trace: list[TraceEntry]
     network: NetworkSpec = Field(description="The parameters after the last completed iteration.")
     final_loss: float | None = Field(description="The loss of network on the same data; null when not finite.")
@@ -147,7 +145,9 @@ class WorstParameter(ParameterRef):
 class GradcheckResponse(StrictModel):
     passed: bool = Field(description="Every parameter within atol + rtol * |numerical|.")
     max_abs_error: float
-    max_rel_error: float = Field(description="max |analytical - numerical| / |numerical| over parameters whose numerical gradient is not 0.")
+    max_rel_error: float = Field(
+        description="max |analytical - numerical| / |numerical| over parameters whose numerical gradient is not 0."
+    )
     worst: WorstParameter = Field(description="The parameter furthest past (or least inside) its tolerance.")
     numerical: list[LayerGradient] = Field(description="Central differences, in the shape of gradients.")
     analytical: list[LayerGradient] = Field(description="Backprop's gradients (as /v1/gradients).")

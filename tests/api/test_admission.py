@@ -108,8 +108,10 @@ def test_live_overload_refuses_at_once_and_stays_responsive(tmp_path, seed_body)
     # The goal is a p99 under 200 ms (bench/attacks.py measures it); generous here, on a shared machine.
     seeds.sort()
     assert seeds[len(seeds) // 2] < 0.2 and seeds[-1] < 1.0, seeds
-    print(f"\n{len(done)} done, {len(refused)} refused in at most {max(s for s, _ in refused):.3f} s; "
-          f"healthz max {max(health):.3f} s; seed gradients median {seeds[len(seeds) // 2]:.3f} max {seeds[-1]:.3f} s")
+    print(
+        f"\n{len(done)} done, {len(refused)} refused in at most {max(s for s, _ in refused):.3f} s; "
+        f"healthz max {max(health):.3f} s; seed gradients median {seeds[len(seeds) // 2]:.3f} max {seeds[-1]:.3f} s"
+    )
 
 
 @pytest.mark.slow

@@ -127,9 +127,7 @@ def test_every_endpoint_takes_both_options(client, form):
     assert loss["loss"] != post(client, "/v1/loss", base(targets=body["targets"])).json()["loss"]
     check = post(client, "/v1/gradcheck", body).json()
     assert check["passed"] and check["max_abs_error"] < 1e-8
-    np.testing.assert_allclose(
-        [g["weights"] for g in check["analytical"]][0], grads["gradients"][0]["weights"], rtol=0, atol=0
-    )
+    np.testing.assert_allclose([g["weights"] for g in check["analytical"]][0], grads["gradients"][0]["weights"], rtol=0, atol=0)
     trained = post(client, "/v1/train", body).json()
     assert trained["status"] == "completed" and trained["trace"][0]["loss"] == loss["loss"]
     assert trained["final_loss"] < loss["loss"]
@@ -212,19 +210,61 @@ BAD = [
     ("huge-index", {"targets": [2, 0, 10**40, 1, 0]}, ("targets", 2), ["[0, 2]", "41 digits"], "target_range"),
     ("too-few-indices", {"targets": [2, 0, 1]}, ("targets",), ["one class index per input row (5)", "have 3"], "shape_mismatch"),
     ("too-many-indices", {"targets": [2, 0, 1, 1, 0, 2]}, ("targets",), ["(5)", "have 6"], "shape_mismatch"),
-    ("row-among-indices", {"targets": [2, 0, [0.0, 1.0, 0.0], 1, 0]}, ("targets", 2), ["not a mix", "element 0 is a class index", "element 2"], "mixed_targets"),
-    ("index-among-rows", {"targets": [[0.0, 0.0, 1.0], 1, [0.0, 1.0, 0.0], [0.0, 1.0, 0.0], [1.0, 0.0, 0.0]]}, ("targets", 1), ["not a mix", "element 0 is a row", "found 1"], "mixed_targets"),
-    ("indices-for-mse", {"loss": "mse", "network": None}, ("targets",), ["cross_entropy only", "mse needs rows of shape [5][3]"], "shape_mismatch"),
-    ("smoothing-for-mse", {"loss": "mse", "targets": ROWS, "label_smoothing": 0.1, "network": None}, ("label_smoothing",), ["cross_entropy loss only", "loss is mse", "found 0.1"], "loss_option"),
-    ("weights-for-mse", {"loss": "mse", "targets": ROWS, "class_weights": WEIGHTS, "network": None}, ("class_weights",), ["cross_entropy loss only", "loss is mse"], "loss_option"),
+    (
+        "row-among-indices",
+        {"targets": [2, 0, [0.0, 1.0, 0.0], 1, 0]},
+        ("targets", 2),
+        ["not a mix", "element 0 is a class index", "element 2"],
+        "mixed_targets",
+    ),
+    (
+        "index-among-rows",
+        {"targets": [[0.0, 0.0, 1.0], 1, [0.0, 1.0, 0.0], [0.0, 1.0, 0.0], [1.0, 0.0, 0.0]]},
+        ("targets", 1),
+        ["not a mix", "element 0 is a row", "found 1"],
+        "mixed_targets",
+    ),
+    (
+        "indices-for-mse",
+        {"loss": "mse", "network": None},
+        ("targets",),
+        ["cross_entropy only", "mse needs rows of shape [5][3]"],
+        "shape_mismatch",
+    ),
+    (
+        "smoothing-for-mse",
+        {"loss": "mse", "targets": ROWS, "label_smoothing": 0.1, "network": None},
+        ("label_smoothing",),
+        ["cross_entropy loss only", "loss is mse", "found 0.1"],
+        "loss_option",
+    ),
+    (
+        "weights-for-mse",
+        {"loss": "mse", "targets": ROWS, "class_weights": WEIGHTS, "network": None},
+        ("class_weights",),
+        ["cross_entropy loss only", "loss is mse"],
+        "loss_option",
+    ),
     ("smoothing-one", {"label_smoothing": 1.0}, ("label_smoothing",), ["less than 1"], "less_than"),
     ("smoothing-negative", {"label_smoothing": -0.1}, ("label_smoothing",), ["greater than or equal to 0"], "greater_than_equal"),
     ("smoothing-string", {"label_smoothing": "0.1"}, ("label_smoothing",), ["number", "string"], "float_type"),
     ("weights-length", {"class_weights": [1.0, 2.0]}, ("class_weights",), ["one weight per class (3", "has 2"], "shape_mismatch"),
-    ("weights-negative", {"class_weights": [1.0, -2.0, 1.0]}, ("class_weights", 1), ["greater than or equal to 0", "-2.0"], "greater_than_equal"),
+    (
+        "weights-negative",
+        {"class_weights": [1.0, -2.0, 1.0]},
+        ("class_weights", 1),
+        ["greater than or equal to 0", "-2.0"],
+        "greater_than_equal",
+    ),
     ("weights-nan", {"class_weights": [1.0, float("nan"), 1.0]}, ("class_weights", 1), ["finite"], "finite_number"),
     ("weights-empty", {"class_weights": []}, ("class_weights",), ["at least 1"], "too_short"),
-    ("weights-of-targets-zero", {"class_weights": [0.0, 0.0, 1.0], "targets": [0, 1, 0, 1, 0]}, ("class_weights",), ["all 0", "reduction sum"], "zero_weight_sum"),
+    (
+        "weights-of-targets-zero",
+        {"class_weights": [0.0, 0.0, 1.0], "targets": [0, 1, 0, 1, 0]},
+        ("class_weights",),
+        ["all 0", "reduction sum"],
+        "zero_weight_sum",
+    ),
 ]
 
 
@@ -272,8 +312,12 @@ def test_a_weight_sum_of_zero_is_fine_for_sum_and_for_rows(client):
 def test_the_defaults_written_out_change_no_byte(client, seed_body, path):
     """The seed, and cross_entropy probability rows, answer byte for byte the same with the new
     fields at their defaults as without them."""
-    fields = {"/v1/train": tuple(seed_body), "/v1/train/plot": tuple(seed_body)}.get(path, ("network", "inputs", "targets", "loss", "reduction"))
-    seed = {k: seed_body[k] for k in fields} | ({"parameter": {"layer": 1, "kind": "weights", "index": [0, 0]}} if path == "/v1/explain" else {})
+    fields = {"/v1/train": tuple(seed_body), "/v1/train/plot": tuple(seed_body)}.get(
+        path, ("network", "inputs", "targets", "loss", "reduction")
+    )
+    seed = {k: seed_body[k] for k in fields} | (
+        {"parameter": {"layer": 1, "kind": "weights", "index": [0, 0]}} if path == "/v1/explain" else {}
+    )
     rows = for_path(path, base(targets=[[0.2, 0.5, 0.3], [1.0, 0.0, 0.0], [0.1, 0.1, 0.8], [0.0, 1.0, 0.0], [0.6, 0.4, 0.0]]))
     for body in (seed, rows):
         plain = client.post(path, json=body)

@@ -132,7 +132,12 @@ async def test_dispatch_never_passes_a_compute_post_on(seed_loss_body):
 
     async def call(method: str, path: str) -> int:
         scope = {
-            "type": "http", "method": method, "path": path, "root_path": "", "query_string": b"", "app": application,
+            "type": "http",
+            "method": method,
+            "path": path,
+            "root_path": "",
+            "query_string": b"",
+            "app": application,
             "headers": [(b"content-type", b"application/json")],
         }
         sent: list[dict[str, Any]] = []

@@ -36,7 +36,15 @@ PAGES = ("/docs", "/redoc")
 CONTENT_TYPES = {".js": "text/javascript", ".css": "text/css", ".png": "image/png"}
 
 # Hosts nothing here may name at all: CDNs and font services.
-NEVER = ("fonts.googleapis.com", "fonts.gstatic.com", "cdn.jsdelivr.net", "unpkg.com", "cdnjs.cloudflare.com", "cdn.redoc.ly", "cdn.redocly.com")
+NEVER = (
+    "fonts.googleapis.com",
+    "fonts.gstatic.com",
+    "cdn.jsdelivr.net",
+    "unpkg.com",
+    "cdnjs.cloudflare.com",
+    "cdn.redoc.ly",
+    "cdn.redocly.com",
+)
 
 # Every host an absolute URL in a served bundle names, and why the page never fetches it.
 # A refreshed bundle with a new one fails here until someone has looked at what it is for.

@@ -33,5 +33,7 @@ def test_explain_bad_parameter(client, seed_loss_body, parameter, loc):
 
 
 def test_explain_size_is_limited(make_client, seed_loss_body):
-    r = make_client(max_explain_steps=2).post("/v1/explain", json={**seed_loss_body, "parameter": {"layer": 0, "kind": "biases", "index": [0]}})
+    r = make_client(max_explain_steps=2).post(
+        "/v1/explain", json={**seed_loss_body, "parameter": {"layer": 0, "kind": "biases", "index": [0]}}
+    )
     assert r.status_code == 413 and "BACKPROP_MAX_EXPLAIN_STEPS" in r.json()["detail"][0]["msg"]

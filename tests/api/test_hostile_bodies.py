@@ -88,9 +88,7 @@ print(json.dumps({"status": status, "growth": (kib("VmHWM") - before) * 1024}))
 def test_peak_memory_of_validating_stays_under_twenty_times_the_body(tmp_path, name, raw, status):
     path = tmp_path / f"{name}.json"
     path.write_bytes(raw)
-    out = subprocess.run(
-        [sys.executable, "-c", PEAK_MEMORY, str(path)], capture_output=True, text=True, cwd=ROOT, timeout=120, check=False
-    )
+    out = subprocess.run([sys.executable, "-c", PEAK_MEMORY, str(path)], capture_output=True, text=True, cwd=ROOT, timeout=120, check=False)
     assert out.returncode == 0, out.stderr[-2000:]
     result = json.loads(out.stdout)
     assert result["status"] == status
@@ -188,8 +186,33 @@ def large_path(raw: bytes, model: type) -> object:
         return error_entries([{**e, "loc": ("body", *e["loc"])} for e in shown], len(exc.errors) - len(shown) + exc.more, exc.at_least)
 
 
-JUNK = [None, True, False, 0, -0.0, 2.5, -1e308, "x", "", "output", [], [[]], [0], [1.5, 2], [[1.0], [2.0, 3.0]], [["a"]], [[True]],
-        [True, False], {}, {"a": 1}, [[[0.5]]], float("nan"), float("inf"), 10**400, 10**30]
+JUNK = [
+    None,
+    True,
+    False,
+    0,
+    -0.0,
+    2.5,
+    -1e308,
+    "x",
+    "",
+    "output",
+    [],
+    [[]],
+    [0],
+    [1.5, 2],
+    [[1.0], [2.0, 3.0]],
+    [["a"]],
+    [[True]],
+    [True, False],
+    {},
+    {"a": 1},
+    [[[0.5]]],
+    float("nan"),
+    float("inf"),
+    10**400,
+    10**30,
+]
 
 
 def mutated(rnd: random.Random, base: dict) -> dict:
@@ -258,7 +281,7 @@ def plain(value: object) -> object:
 
 
 def test_a_large_body_cut_short_gets_pydantics_own_json_error(client):
-    raw = ZEROS[: 2_000_000]
+    raw = ZEROS[:2_000_000]
     r = client.post("/v1/forward", content=raw, headers=JSON)
     assert r.status_code == 422
     (entry,) = r.json()["detail"]

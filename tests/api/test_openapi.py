@@ -13,7 +13,20 @@ def test_committed_spec_matches_the_app():
 def test_operation_ids_are_stable():
     spec = json.loads(SPEC_PATH.read_text(encoding="utf-8"))
     ids = {op["operationId"] for path in spec["paths"].values() for op in path.values()}
-    assert ids == {"forward", "loss", "gradients", "gradcheck", "explain", "train", "trainPlot", "diagram", "listExamples", "getExample", "health", "metrics"}
+    assert ids == {
+        "forward",
+        "loss",
+        "gradients",
+        "gradcheck",
+        "explain",
+        "train",
+        "trainPlot",
+        "diagram",
+        "listExamples",
+        "getExample",
+        "health",
+        "metrics",
+    }
 
 
 def test_every_operation_has_a_summary():

@@ -49,7 +49,11 @@ def test_diagram_weight_colours(client):
 
 @pytest.mark.parametrize(
     "change, loc",
-    [({"targets": [[1.0]]}, ["body", "inputs"]), ({"inputs": [[1.0]]}, ["body", "inputs"]), ({"inputs": [[0.7, 0.3]], "targets": [[1.0]]}, ["body", "loss"])],
+    [
+        ({"targets": [[1.0]]}, ["body", "inputs"]),
+        ({"inputs": [[1.0]]}, ["body", "inputs"]),
+        ({"inputs": [[0.7, 0.3]], "targets": [[1.0]]}, ["body", "loss"]),
+    ],
 )
 def test_diagram_bad_bodies(client, seed_body, change, loc):
     r = client.post("/v1/diagram", json={"network": seed_body["network"], **change})

@@ -276,8 +276,10 @@ DOCUMENTED_NULLS = {(TrainResponse, "final_loss"), (TrainSummary, "final_loss"),
 
 
 def _allows_none(annotation: Any) -> bool:
-    return annotation is None or annotation is type(None) or (
-        typing.get_origin(annotation) in (typing.Union, types.UnionType) and type(None) in typing.get_args(annotation)
+    return (
+        annotation is None
+        or annotation is type(None)
+        or (typing.get_origin(annotation) in (typing.Union, types.UnionType) and type(None) in typing.get_args(annotation))
     )
 
 
@@ -345,9 +347,7 @@ def gradients_of(client: TestClient, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def check_gradient_shapes(grads: list[dict[str, Any]], net: dict[str, Any], what: str) -> None:
-    assert [(len(g["weights"]), len(g["weights"][0]), len(g["biases"])) for g in grads] == [
-        (o, i, o) for o, i in shapes(net)
-    ], what
+    assert [(len(g["weights"]), len(g["weights"][0]), len(g["biases"])) for g in grads] == [(o, i, o) for o, i in shapes(net)], what
 
 
 def check_network_shapes(out: dict[str, Any], net: dict[str, Any]) -> None:
@@ -460,8 +460,23 @@ NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 # (finite but absurd, e.g. a point placed at y = 1e300) would not draw either.
 SVG_COORDINATE_BOUND = 1e6
 GEOMETRY = {
-    "x", "y", "x1", "y1", "x2", "y2", "cx", "cy", "r", "width", "height", "viewBox", "points",
-    "transform", "stroke-width", "stroke-opacity", "font-size",
+    "x",
+    "y",
+    "x1",
+    "y1",
+    "x2",
+    "y2",
+    "cx",
+    "cy",
+    "r",
+    "width",
+    "height",
+    "viewBox",
+    "points",
+    "transform",
+    "stroke-width",
+    "stroke-opacity",
+    "font-size",
 }
 
 

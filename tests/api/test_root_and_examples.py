@@ -286,7 +286,10 @@ def test_root_for_anything_else_is_json_with_the_same_links(served, accept):
     answer = app.schemas.responses.Root.model_validate(r.json())
     assert answer.name == "backprop-api" and answer.version == served.app.version
     assert {k: answer.links[k] for k in ("docs", "redoc", "playground", "examples")} == {
-        "docs": "/docs", "redoc": "/redoc", "playground": "/playground", "examples": "/v1/examples"
+        "docs": "/docs",
+        "redoc": "/redoc",
+        "playground": "/playground",
+        "examples": "/v1/examples",
     }
     assert {e.name: list(e.bodies) for e in answer.examples} == {n: list(e.endpoints) for n, e in EXAMPLES.items()}
     for url in json_links(r.json()):
@@ -299,9 +302,18 @@ def test_root_is_not_in_the_spec(spec):
 
 @pytest.mark.parametrize(
     "accept, html",
-    [(BROWSER_ACCEPT, True), ("text/html", True), ("text/*", True), ("", False), ("*/*", False),
-     ("application/json", False), ("text/html;q=0.5, application/json", False), ("text/html, application/json", False),
-     ("text/html;q=0", False), ("application/xhtml+xml", True)],
+    [
+        (BROWSER_ACCEPT, True),
+        ("text/html", True),
+        ("text/*", True),
+        ("", False),
+        ("*/*", False),
+        ("application/json", False),
+        ("text/html;q=0.5, application/json", False),
+        ("text/html, application/json", False),
+        ("text/html;q=0", False),
+        ("application/xhtml+xml", True),
+    ],
 )
 def test_accept_negotiation(accept, html):
     assert prefers_html(accept) is html

@@ -30,8 +30,6 @@ schema.config.generation.update(modes=[GenerationMode.POSITIVE, GenerationMode.N
 
 
 @schema.parametrize()
-@hypothesis.settings(
-    max_examples=EXAMPLES_PER_OPERATION, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True
-)
+@hypothesis.settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 def test_api_conforms_to_its_spec(case):
     case.call_and_validate(excluded_checks=[positive_data_acceptance])

@@ -56,7 +56,9 @@ def test_stream_errors_come_before_the_stream(client, seed_body):
     [("/v1/forward", ForwardResponse), ("/v1/loss", LossResponse), ("/v1/gradients", GradientsResponse), ("/v1/train", TrainResponse)],
 )
 def test_responses_match_their_models(client, seed_body, path, model):
-    fields = {"/v1/forward": ("network", "inputs"), "/v1/train": tuple(seed_body)}.get(path, ("network", "inputs", "targets", "loss", "reduction"))
+    fields = {"/v1/forward": ("network", "inputs"), "/v1/train": tuple(seed_body)}.get(
+        path, ("network", "inputs", "targets", "loss", "reduction")
+    )
     r = client.post(path, json={k: seed_body[k] for k in fields})
     assert r.status_code == 200
     model.model_validate(r.json())

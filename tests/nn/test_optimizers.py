@@ -102,7 +102,14 @@ def test_step_never_writes_its_arguments(opt):
 
 @pytest.mark.parametrize(
     "opt",
-    [SGD(0.3), SGD(0.3, weight_decay=0.1), SGD(0.3, momentum=0.9), SGD(0.3, momentum=0.9, nesterov=True, weight_decay=0.2), Adam(0.1), Adam(0.1, (0.3, 0.9), 1e-3, 0.05)],
+    [
+        SGD(0.3),
+        SGD(0.3, weight_decay=0.1),
+        SGD(0.3, momentum=0.9),
+        SGD(0.3, momentum=0.9, nesterov=True, weight_decay=0.2),
+        Adam(0.1),
+        Adam(0.1, (0.3, 0.9), 1e-3, 0.05),
+    ],
 )
 def test_in_place_update_matches_the_pure_step(opt, rng):
     params = rng.normal(size=6)

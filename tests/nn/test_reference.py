@@ -39,7 +39,9 @@ def test_the_seed_by_hand():
     # The blog post's network: the loss and the gradient of w11, worked out in its post.
     w = [np.array([[0.436, 0.420], [0.550, 0.420]]), np.array([[0.026, 1.0]])]
     b = [np.zeros(2), np.array([0.330])]
-    value, grads = reference.loss_and_gradients(w, b, ["relu", "sigmoid"], np.array([[0.7, 0.3]]), np.array([[1.0]]), "binary_cross_entropy", "mean")
+    value, grads = reference.loss_and_gradients(
+        w, b, ["relu", "sigmoid"], np.array([[0.7, 0.3]]), np.array([[1.0]]), "binary_cross_entropy", "mean"
+    )
     assert value == pytest.approx(0.35520347518814194, abs=1e-15)
     # dL/dw11 = (z_hat - 1) * z1 with z1 = 0.7 * 0.436 + 0.3 * 0.420 = 0.4312
     assert grads[1][0][0, 0] == pytest.approx((0.7010307863243558 - 1.0) * 0.4312, rel=1e-12)

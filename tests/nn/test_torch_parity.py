@@ -178,7 +178,13 @@ def test_training_trace_matches_torch(name, frozen, rng):
 
 # Every figure a parity test compares, kept so that a run can print the largest differences seen.
 CE_OPTION_CASES = [
-    pytest.param(index, weighted, eps, reduction, id=f"{'indices' if index else 'rows'}-{'weighted' if weighted else 'unweighted'}-eps{eps}-{reduction}")
+    pytest.param(
+        index,
+        weighted,
+        eps,
+        reduction,
+        id=f"{'indices' if index else 'rows'}-{'weighted' if weighted else 'unweighted'}-eps{eps}-{reduction}",
+    )
     for index in (True, False)
     for weighted in (False, True)
     for eps in (0.0, 0.1, 0.9)

@@ -94,8 +94,7 @@ def root_answer(prefix: str = "") -> Root:
 
 def root_page(answer: Root) -> str:
     links = "".join(
-        f'<li><a href="{escape(answer.links[key])}">{escape(LINKS[key][0])}</a>: {escape(text)}</li>'
-        for key, (_, text) in LINKS.items()
+        f'<li><a href="{escape(answer.links[key])}">{escape(LINKS[key][0])}</a>: {escape(text)}</li>' for key, (_, text) in LINKS.items()
     )
     examples = "".join(
         f"<li><strong>{escape(e.name)}</strong>: {escape(e.description)}<br>"
