@@ -133,9 +133,7 @@ class _Local:
     """The client's methods, computed in this process by the service (no HTTP)."""
 
     def __init__(self) -> None:
-        from app import service
-
-        self.service, self.settings = service, get_settings()
+        self.settings = get_settings()
 
     def _validated(self, model: Any, body: dict[str, Any]) -> Any:
         from pydantic import ValidationError
@@ -159,13 +157,15 @@ class _Local:
         from app.client import jsonable
         from app.schemas.requests import LossRequest, TrainRequest
         from app.schemas.responses import GradientsResponse
+        from app.service.gradients import run_gradients
+        from app.service.train import stream_train
 
         if endpoint == "train" and stream:
             req = self._validated(TrainRequest, body)
-            return self._items(self._computed(self.service.stream_train, req))
+            return self._items(self._computed(stream_train, req))
         assert endpoint == "gradients", endpoint
         req = self._validated(LossRequest, body)
-        return GradientsResponse.model_validate(jsonable(self._computed(self.service.run_gradients, req)))
+        return GradientsResponse.model_validate(jsonable(self._computed(run_gradients, req)))
 
     def _items(self, batches: Iterator[list[Any]]) -> Iterator[Any]:
         from app.client import jsonable, stream_item
@@ -180,10 +180,11 @@ class _Local:
         from app.client import LimitExceeded, ValidationFailed
         from app.nn.errors import NonFiniteError
         from app.schemas.responses import ErrorEntry
+        from app.service.limits import LimitExceeded as OverLimit
 
         try:
             return fn(req, self.settings)
-        except self.service.LimitExceeded as exc:
+        except OverLimit as exc:
             entry = ErrorEntry(loc=["body", *exc.loc], msg=exc.message, type="limit_exceeded")
             raise LimitExceeded(413, [entry], exc.message) from None
         except NonFiniteError as exc:

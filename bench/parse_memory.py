@@ -101,7 +101,7 @@ import json, re, resource, sys, threading, time
 raw = open(sys.argv[1], "rb").read()
 from app.api import body as B, errors as E
 from app.schemas import requests as R
-from app.service import LimitExceeded
+from app.service.limits import LimitExceeded
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 model = getattr(R, sys.argv[2])

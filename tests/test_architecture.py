@@ -62,5 +62,8 @@ def test_routers_hold_no_maths():
 
 
 def test_service_does_not_import_the_http_layer():
-    service = Path(app.nn.__file__).parent.parent / "service.py"
-    assert not any(name.startswith(("fastapi", "starlette", "app.api")) for name in imported_modules(service))
+    modules = sorted((Path(app.nn.__file__).parent.parent / "service").glob("*.py"))
+    assert len(modules) > 5, "app/service/ is a package of use cases"
+    for path in modules:
+        imported = imported_modules(path)
+        assert not any(name.startswith(("fastapi", "starlette", "app.api", "app.observability")) for name in imported), path.name

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from app.config import Settings
-from app.service import LAYER_WORK_FLOOR
+from app.service.limits import LAYER_WORK_FLOOR
 
 
 def tiny_network(layers: int = 1, width: int = 1) -> dict:

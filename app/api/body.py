@@ -26,7 +26,7 @@ from app.api.errors import MAX_REPORTED_ERRORS
 from app.api.http_errors import UnsupportedMediaType
 from app.api.large_body import Invalid, StructureTooLarge, validate_large
 from app.schemas.error_hints import readable
-from app.service import LimitExceeded
+from app.service.limits import LimitExceeded
 
 M = TypeVar("M", bound=BaseModel)
 

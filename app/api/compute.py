@@ -25,9 +25,11 @@ from app.api.admission import Admission, Ticket
 from app.api.body import read_body
 from app.api.json_response import JSONBody
 from app.api.memory_release import mark_large
+from app.api.metering import metered
 from app.config import Settings
 from app.nn.errors import Stopped
-from app.service import estimated_memory, estimated_work, passes, stop_flag
+from app.service.limits import estimated_memory, estimated_work, passes
+from app.service.stop import stop_flag
 
 P = TypeVar("P")
 R = TypeVar("R")
@@ -46,7 +48,7 @@ async def compute(
     settings: Settings = request.app.state.settings
     work = estimated_work(body, passes(body))
     if work <= settings.inline_work:
-        return finish(fn(body, settings))
+        return _finish(fn, body, settings, finish)
     admission: Admission = request.app.state.admission
     memory = estimated_memory(body)
     mark_large(request.scope, memory)
@@ -121,4 +123,4 @@ class Admitted(Response):
 
 
 def _finish(fn: Callable[[Any, Settings], Any], body: Any, settings: Settings, finish: Callable[[Any], Any]) -> Any:
-    return finish(fn(body, settings))
+    return finish(metered(body, fn(body, settings)))

@@ -20,7 +20,7 @@ from app.api.http_errors import UnsupportedMediaType
 from app.nn.errors import NonFiniteError
 from app.schemas.base import LOCATED_ERROR_TYPES, describe
 from app.schemas.responses import ErrorBody
-from app.service import LimitExceeded
+from app.service.limits import LimitExceeded
 
 error_log = logging.getLogger("backprop.error")
 

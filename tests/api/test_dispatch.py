@@ -11,9 +11,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 import app.main
-from app import service
 from app.api.dispatch import ComputeDispatch
 from app.api.examples import example_body
+from app.api.routes import gradients as gradients_route
 from app.config import Settings
 from app.main import create_app
 
@@ -104,7 +104,7 @@ def test_unhandled_errors_answer_500_by_the_apps_handler(both, seed_loss_body, m
     def broken(*args: Any) -> None:
         raise RuntimeError("kaput")
 
-    monkeypatch.setattr(service, "run_gradients", broken)
+    monkeypatch.setattr(gradients_route, "run_gradients", broken)
     a, b = (c.post("/v1/gradients", json=seed_loss_body) for c in both)
     assert a.status_code == b.status_code == 500 and a.json() == b.json()
     assert a.json()["detail"][0]["type"] == "internal_error" and "kaput" not in a.text

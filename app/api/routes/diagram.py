@@ -1,11 +1,11 @@
 from fastapi import APIRouter, Request
 
-from app import service
 from app.api.compute import compute
 from app.api.errors import BODY_ERROR_RESPONSES_EXPLICIT
 from app.api.json_response import SVG_RESPONSE, SVGBody
 from app.api.openapi import request_body
 from app.schemas.requests import DiagramRequest
+from app.service.diagram import run_diagram
 
 router = APIRouter(prefix="/v1/diagram", tags=["learning"])
 
@@ -19,4 +19,4 @@ router = APIRouter(prefix="/v1/diagram", tags=["learning"])
     openapi_extra=request_body("diagram"),
 )
 async def diagram(request: Request) -> SVGBody:
-    return await compute(request, DiagramRequest, service.run_diagram, SVGBody)
+    return await compute(request, DiagramRequest, run_diagram, SVGBody)

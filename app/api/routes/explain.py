@@ -1,12 +1,12 @@
 from fastapi import APIRouter, Request
 
-from app import service
 from app.api.compute import compute
 from app.api.errors import BODY_ERROR_RESPONSES
 from app.api.json_response import JSONBody
 from app.api.openapi import request_body
 from app.schemas.requests import ExplainRequest
 from app.schemas.responses import ExplainResponse
+from app.service.explain import run_explain
 
 router = APIRouter(prefix="/v1/explain", tags=["learning"])
 
@@ -20,4 +20,4 @@ router = APIRouter(prefix="/v1/explain", tags=["learning"])
     openapi_extra=request_body("explain"),
 )
 async def explain(request: Request) -> JSONBody:
-    return await compute(request, ExplainRequest, service.run_explain)
+    return await compute(request, ExplainRequest, run_explain)

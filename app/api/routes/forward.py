@@ -1,12 +1,12 @@
 from fastapi import APIRouter, Request
 
-from app import service
 from app.api.compute import compute
 from app.api.errors import BODY_ERROR_RESPONSES
 from app.api.json_response import JSONBody
 from app.api.openapi import request_body
 from app.schemas.requests import ForwardRequest
 from app.schemas.responses import ForwardResponse
+from app.service.forward import run_forward
 
 router = APIRouter(prefix="/v1/forward", tags=["backprop"])
 
@@ -20,4 +20,4 @@ router = APIRouter(prefix="/v1/forward", tags=["backprop"])
     openapi_extra=request_body("forward"),
 )
 async def forward(request: Request) -> JSONBody:
-    return await compute(request, ForwardRequest, service.run_forward)
+    return await compute(request, ForwardRequest, run_forward)

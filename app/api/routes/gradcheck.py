@@ -1,12 +1,12 @@
 from fastapi import APIRouter, Request
 
-from app import service
 from app.api.compute import compute
 from app.api.errors import BODY_ERROR_RESPONSES
 from app.api.json_response import JSONBody
 from app.api.openapi import request_body
 from app.schemas.requests import GradcheckRequest
 from app.schemas.responses import GradcheckResponse
+from app.service.gradcheck import run_gradcheck
 
 router = APIRouter(prefix="/v1/gradcheck", tags=["learning"])
 
@@ -20,4 +20,4 @@ router = APIRouter(prefix="/v1/gradcheck", tags=["learning"])
     openapi_extra=request_body("gradcheck"),
 )
 async def gradcheck(request: Request) -> JSONBody:
-    return await compute(request, GradcheckRequest, service.run_gradcheck)
+    return await compute(request, GradcheckRequest, run_gradcheck)

@@ -1,12 +1,12 @@
 from fastapi import APIRouter, Request
 
-from app import service
 from app.api.compute import compute
 from app.api.errors import BODY_ERROR_RESPONSES
 from app.api.json_response import JSONBody
 from app.api.openapi import request_body
 from app.schemas.requests import LossRequest
 from app.schemas.responses import GradientsResponse
+from app.service.gradients import run_gradients
 
 router = APIRouter(prefix="/v1/gradients", tags=["backprop"])
 
@@ -20,4 +20,4 @@ router = APIRouter(prefix="/v1/gradients", tags=["backprop"])
     openapi_extra=request_body("gradients"),
 )
 async def gradients(request: Request) -> JSONBody:
-    return await compute(request, LossRequest, service.run_gradients)
+    return await compute(request, LossRequest, run_gradients)

@@ -1,12 +1,12 @@
 from fastapi import APIRouter, Request
 
-from app import service
 from app.api.compute import compute
 from app.api.errors import BODY_ERROR_RESPONSES
 from app.api.json_response import JSONBody
 from app.api.openapi import request_body
 from app.schemas.requests import LossRequest
 from app.schemas.responses import LossResponse
+from app.service.loss import run_loss
 
 router = APIRouter(prefix="/v1/loss", tags=["backprop"])
 
@@ -20,4 +20,4 @@ router = APIRouter(prefix="/v1/loss", tags=["backprop"])
     openapi_extra=request_body("loss"),
 )
 async def loss(request: Request) -> JSONBody:
-    return await compute(request, LossRequest, service.run_loss)
+    return await compute(request, LossRequest, run_loss)

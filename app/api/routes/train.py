@@ -1,12 +1,12 @@
 from fastapi import APIRouter, Request, Response
 
-from app import service
 from app.api.compute import compute
 from app.api.errors import BODY_ERROR_RESPONSES, BODY_ERROR_RESPONSES_EXPLICIT
 from app.api.json_response import NDJSON, SVG_RESPONSE, SVGBody, ndjson_response
 from app.api.openapi import request_body
 from app.schemas.requests import TrainRequest
 from app.schemas.responses import TrainResponse
+from app.service.train import LossCurve, run_train, run_train_plot, stream_train
 
 router = APIRouter(prefix="/v1/train", tags=["backprop"])
 
@@ -32,8 +32,8 @@ STREAM_DESCRIPTION = (
 )
 async def train(request: Request) -> Response:
     if NDJSON in request.headers.get("accept", ""):
-        return await compute(request, TrainRequest, service.stream_train, ndjson_response)
-    return await compute(request, TrainRequest, service.run_train)
+        return await compute(request, TrainRequest, stream_train, ndjson_response)
+    return await compute(request, TrainRequest, run_train)
 
 
 @router.post(
@@ -45,4 +45,8 @@ async def train(request: Request) -> Response:
     openapi_extra=request_body("train_plot"),
 )
 async def train_plot(request: Request) -> SVGBody:
-    return await compute(request, TrainRequest, service.run_train_plot, SVGBody)
+    return await compute(request, TrainRequest, run_train_plot, _svg)
+
+
+def _svg(curve: LossCurve) -> SVGBody:
+    return SVGBody(curve.svg)

@@ -1,0 +1,76 @@
+"""Request models to what the engine takes: float64 arrays, layers, a bound loss, an optimizer."""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+from app.nn.losses import LOSSES, Loss, class_index_targets
+from app.nn.network import Layer, Layout
+from app.nn.optimizers import SGD, Adam, Optimizer
+from app.schemas.network import LayerSpec, NetworkSpec
+from app.schemas.requests import DiagramRequest, LossRequest, OptimizerConfig, SGDConfig, TrainRequest
+
+Array = NDArray[np.float64]
+
+
+def matrix(rows: list[list[float]]) -> Array:
+    """``rows`` as a ``[len(rows)][len(rows[0])]`` float64 array."""
+    return np.asarray(rows, dtype=np.float64)
+
+
+def to_layers(network: NetworkSpec) -> tuple[Layer, ...]:
+    return tuple(_to_layer(spec) for spec in network.layers)
+
+
+def _to_layer(spec: LayerSpec) -> Layer:
+    weights = matrix(spec.weights)
+    biases = np.zeros(len(spec.weights)) if spec.biases is None else np.asarray(spec.biases, dtype=np.float64)
+    return Layer(weights, biases, spec.activation)
+
+
+def to_targets(req: LossRequest | DiagramRequest) -> Array:
+    """``[batch][out_last]`` float64 targets: the rows as sent, or class indices as one-hot rows (which
+    ``to_loss`` tells the loss to read as class indices)."""
+    if req.index_targets:
+        return class_index_targets(req.targets, req.network.n_out)  # type: ignore[arg-type]
+    return matrix(req.targets)  # type: ignore[arg-type]
+
+
+def to_loss(req: LossRequest | DiagramRequest) -> Loss:
+    """The request's loss bound with its cross_entropy options: ``LOSSES[name]`` itself when there are none."""
+    weights = None if req.class_weights is None else np.asarray(req.class_weights, dtype=np.float64)
+    return LOSSES[req.loss].bind(  # type: ignore[index]
+        class_weights=weights, label_smoothing=req.label_smoothing, index_targets=req.index_targets
+    )
+
+
+def loss_words(req: DiagramRequest) -> str:
+    """The loss and the options it was given, for a caption: ``cross_entropy, class indices, label_smoothing 0.1``."""
+    words = [str(req.loss)]
+    if req.index_targets:
+        words.append("class indices")
+    if req.label_smoothing:
+        words.append(f"label_smoothing {req.label_smoothing:g}")
+    if req.class_weights is not None:
+        words.append("class_weights")
+    return ", ".join(words)
+
+
+def to_optimizer(config: OptimizerConfig) -> Optimizer:
+    if isinstance(config, SGDConfig):
+        return SGD(config.learning_rate, config.momentum, config.nesterov, config.weight_decay)
+    return Adam(config.learning_rate, tuple(config.betas), config.eps, config.weight_decay)
+
+
+def to_mask(req: TrainRequest, layout: Layout) -> NDArray[np.bool_] | None:
+    """The flat boolean trainable mask in ``layout`` order, or None when everything trains."""
+    if req.trainable is None:
+        return None
+    mask = np.ones(layout.size, dtype=bool)
+    for (w, b), spec in zip(layout.views(mask), req.trainable):
+        if spec.weights is not None:
+            w[...] = spec.weights
+        if spec.biases is not None:
+            b[...] = spec.biases
+    return mask

@@ -1,0 +1,112 @@
+"""Every configured limit, checked from a validated request's sizes before any numpy work,
+and the work and memory estimates that the limits and admission control use.
+
+A request over a limit raises ``LimitExceeded`` naming the field (``loc``) and the setting
+that raises it; the HTTP layer answers it as 413.
+"""
+
+from __future__ import annotations
+
+from app.config import Settings
+from app.nn.training import recorded_count
+from app.schemas.requests import ForwardRequest, GradcheckRequest, TrainRequest
+
+Loc = tuple[str | int, ...]
+
+# Each layer costs a fixed amount of Python and numpy call overhead per iteration however
+# small it is; counting it as this many multiply-adds keeps deep, tiny networks from
+# slipping under the work limit (10,000 ~ a few microseconds of overhead).
+LAYER_WORK_FLOOR = 10_000
+
+# Bytes per value held while computing: a forward pass keeps pre-activations, activations and
+# deltas in the workspace (and one more copy per answer); parameters live as the network,
+# the gradient, two optimizer states and two history rows while training.
+BYTES_PER_ACTIVATION = 8 * 4
+BYTES_PER_PARAMETER = 8 * 8
+
+
+class LimitExceeded(Exception):
+    """A request over a configured limit: ``loc`` is the field, ``setting`` the variable that raises it."""
+
+    def __init__(self, loc: Loc, what: str, found: float, limit: float, setting: str) -> None:
+        self.loc = loc
+        self.setting = setting
+        self.message = (
+            f"{what} is {_amount(found)}, over the limit of {_amount(limit)}; the server's setting BACKPROP_{setting.upper()} raises it"
+        )
+        super().__init__(self.message)
+
+
+def _amount(n: float) -> str:
+    """``n`` with thousands separators; client-sent integers can be too large for a float."""
+    if isinstance(n, int):
+        digits = len(str(abs(n)))
+        return f"{n:,}" if digits <= 30 else f"an integer of {digits} digits"
+    return f"{n:,.0f}" if abs(n) < 1e30 else f"{n:.3g}"
+
+
+def check(found: float, limit: float, loc: Loc, what: str, setting: str) -> None:
+    """Raise ``LimitExceeded`` when ``found`` is over ``limit``."""
+    if found > limit:
+        raise LimitExceeded(loc, what, found, limit, setting)
+
+
+def check_limits(req: ForwardRequest, settings: Settings, iterations: int = 1) -> None:
+    """Raise LimitExceeded when ``req`` is over any configured limit."""
+    s = req.size
+    check(s.layers, settings.max_layers, ("network", "layers"), "the number of layers", "max_layers")
+    check(s.parameters, settings.max_parameters, ("network",), "the number of parameters", "max_parameters")
+    check(s.batch, settings.max_batch, ("inputs",), "the batch size (input rows)", "max_batch")
+    check(
+        s.activations,
+        settings.max_activations,
+        ("inputs",),
+        "batch x the sum of layer widths (values held by a forward pass)",
+        "max_activations",
+    )
+    check(iterations, settings.max_iterations, ("iterations",), "iterations", "max_iterations")
+    check(estimated_work(req, iterations), settings.max_work, (), "the work (iterations x batch x parameters)", "max_work")
+
+
+def check_output(values: int, settings: Settings, loc: Loc, what: str) -> None:
+    """The answer's size is a limit like the others, checked before the work that would produce it:
+    a small body can ask for a very large answer (a forward pass over 100,000 rows of a wide layer)."""
+    check(values, settings.max_output_values, loc, f"the number of values in the answer, {what},", "max_output_values")
+
+
+def check_trace(req: TrainRequest, settings: Settings) -> None:
+    """The trace's size: recorded iterations x the values each records."""
+    s = req.size
+    per_entry = 1
+    per_entry += s.batch * req.network.n_out if "output" in req.record else 0
+    per_entry += s.parameters if "gradients" in req.record else 0
+    per_entry += s.parameters if "network" in req.record else 0
+    entries = recorded_count(req.iterations, req.record_every)
+    check_output(entries * per_entry, settings, ("record",), "the trace (recorded iterations x values recorded each)")
+
+
+def gradcheck_passes(req: ForwardRequest) -> int:
+    """Forward passes a gradient check makes: two per parameter, and one with backprop."""
+    return 2 * req.size.parameters + 1
+
+
+def passes(req: ForwardRequest) -> int:
+    """How many forward/backward passes ``req`` asks for: its iterations, a gradient check's, or 1."""
+    if isinstance(req, TrainRequest):
+        return req.iterations
+    if isinstance(req, GradcheckRequest):
+        return gradcheck_passes(req)
+    return 1
+
+
+def estimated_memory(req: ForwardRequest) -> int:
+    """Bytes ``req``'s computation holds at its peak, roughly (admission control's estimate; the
+    answer's own size is bounded separately by BACKPROP_MAX_OUTPUT_VALUES)."""
+    s = req.size
+    return s.activations * BYTES_PER_ACTIVATION + s.parameters * BYTES_PER_PARAMETER
+
+
+def estimated_work(req: ForwardRequest, iterations: int = 1) -> int:
+    """The work estimate the limits use: iterations x max(batch x parameters, floor x layers)."""
+    s = req.size
+    return iterations * max(s.batch * s.parameters, LAYER_WORK_FLOOR * s.layers)

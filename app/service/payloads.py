@@ -1,0 +1,159 @@
+"""Engine results as response payloads: dicts typed as the response models of app.schemas.responses.
+
+Each ``TypedDict`` here mirrors one response model key for key (a test keeps them in step,
+and another validates every endpoint's answer against its model). Matrices stay C-contiguous
+float64 arrays that the HTTP layer serialises directly: building a pydantic model per number
+would cost more than the backprop itself on large networks.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, NotRequired, TypedDict
+
+import numpy as np
+from numpy.typing import NDArray
+
+from app.nn.network import Forward, Layout
+
+Array = NDArray[np.float64]
+Kind = Literal["weights", "biases"]
+
+
+class LayerSpecPayload(TypedDict):
+    weights: Array
+    biases: Array
+    activation: str
+
+
+class NetworkPayload(TypedDict):
+    layers: list[LayerSpecPayload]
+
+
+class LayerGradientPayload(TypedDict):
+    weights: Array
+    biases: Array
+
+
+class LayerValuesPayload(TypedDict):
+    pre_activation: Array
+    activation: Array
+
+
+class ForwardPayload(TypedDict):
+    output: Array
+    layers: list[LayerValuesPayload]
+
+
+class LossPayload(TypedDict):
+    loss: float
+    output: Array
+
+
+class GradientsPayload(TypedDict):
+    loss: float
+    output: Array
+    gradients: list[LayerGradientPayload]
+
+
+class TraceEntryPayload(TypedDict):
+    iteration: int
+    loss: float
+    output: NotRequired[Array]
+    gradients: NotRequired[list[LayerGradientPayload]]
+    network: NotRequired[NetworkPayload]
+
+
+class TrainSummaryPayload(TypedDict):
+    status: Literal["completed", "diverged"]
+    diverged_at: NotRequired[int]
+    network: NetworkPayload
+    final_loss: float | None
+
+
+class TrainPayload(TypedDict):
+    status: Literal["completed", "diverged"]
+    diverged_at: NotRequired[int]
+    # The entries already encoded as one JSON array (an orjson.Fragment): see train.run_train.
+    trace: object
+    network: NetworkPayload
+    final_loss: float | None
+
+
+class ParameterRefPayload(TypedDict):
+    layer: int
+    kind: Kind
+    index: list[int]
+
+
+class WorstParameterPayload(ParameterRefPayload):
+    analytical: float
+    numerical: float
+
+
+class GradcheckPayload(TypedDict):
+    passed: bool
+    max_abs_error: float
+    max_rel_error: float
+    worst: WorstParameterPayload
+    numerical: list[LayerGradientPayload]
+    analytical: list[LayerGradientPayload]
+
+
+class TermPayload(TypedDict):
+    symbol: str
+    meaning: str
+    value: float | None
+
+
+class StepPayload(TypedDict):
+    symbol: str
+    meaning: str
+    value: float
+    factors: list[TermPayload]
+    line: str
+
+
+class SamplePayload(TypedDict):
+    sample: int
+    steps: list[StepPayload]
+    contribution: float
+
+
+class ReductionPayload(TypedDict):
+    kind: Literal["mean", "sum"]
+    divisor: float
+    total: float
+    line: str
+
+
+class ExplainPayload(TypedDict):
+    gradient: float
+    parameter: ParameterRefPayload
+    samples: list[SamplePayload]
+    reduction: ReductionPayload
+    lines: list[str]
+
+
+def contiguous(a: Array) -> Array:
+    """``a`` C-contiguous (orjson serialises only such arrays); a copy only when it is a strided view."""
+    return np.ascontiguousarray(a)
+
+
+def network_payload(layout: Layout, params: Array) -> NetworkPayload:
+    """The network whose flat parameters in ``layout`` order are ``params``."""
+    return {
+        "layers": [
+            {"weights": contiguous(w), "biases": contiguous(b), "activation": act}
+            for (w, b), act in zip(layout.views(params), layout.activations)
+        ]
+    }
+
+
+def gradients_payload(layout: Layout, grad: Array) -> list[LayerGradientPayload]:
+    """``grad`` (flat, ``layout`` order) as one ``{weights [out][in], biases [out]}`` per layer."""
+    return [{"weights": contiguous(w), "biases": contiguous(b)} for w, b in layout.views(grad)]
+
+
+def layers_payload(fwd: Forward) -> list[LayerValuesPayload]:
+    """Each layer's pre-activation and activation ``[batch][out]``."""
+    return [{"pre_activation": contiguous(z), "activation": contiguous(a)} for z, a in zip(fwd.pre, fwd.post)]

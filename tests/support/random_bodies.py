@@ -1,0 +1,93 @@
+"""Random valid request bodies (JSON-ready dicts) of every kind, drawn from a seeded generator.
+
+Ordinary numbers only: the response fuzzer (tests/api/test_response_fuzz.py) covers float64's edges.
+Every activation and loss appears, with the loss's required last activation, and for cross_entropy
+both kinds of targets and its options.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from app.nn.activations import ACTIVATIONS, LAST_LAYER_ONLY
+from app.nn.losses import LOSSES
+
+HIDDEN = sorted(set(ACTIVATIONS) - LAST_LAYER_ONLY)
+
+
+def _pick(rng: np.random.Generator, options: list[Any]) -> Any:
+    return options[int(rng.integers(len(options)))]
+
+
+def network_body(rng: np.random.Generator, last_activation: str | None = None) -> dict[str, Any]:
+    """``{"network", "inputs"}``: 1-3 layers of width 1-4, a batch of 1-4 rows."""
+    depth = int(rng.integers(1, 4))
+    sizes = [int(rng.integers(1, 5)) for _ in range(depth + 1)]
+    if last_activation == "softmax" and sizes[-1] == 1:
+        sizes[-1] = 2
+    layers = []
+    for k, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
+        last = k == depth - 1
+        act = (last_activation or _pick(rng, sorted(ACTIVATIONS))) if last else _pick(rng, HIDDEN)
+        layer: dict[str, Any] = {"weights": rng.normal(0, 1, (n_out, n_in)).tolist(), "activation": act}
+        if rng.random() < 0.8:
+            layer["biases"] = rng.normal(0, 0.5, n_out).tolist()
+        layers.append(layer)
+    batch = int(rng.integers(1, 5))
+    return {"network": {"layers": layers}, "inputs": rng.normal(0, 1, (batch, sizes[0])).tolist()}
+
+
+def loss_body(rng: np.random.Generator) -> dict[str, Any]:
+    """A network, inputs, a loss with targets it accepts, a reduction and (cross_entropy) its options."""
+    loss = _pick(rng, sorted(LOSSES))
+    body = network_body(rng, LOSSES[loss].requires_activation)
+    batch, n_out = len(body["inputs"]), len(body["network"]["layers"][-1]["weights"])
+    if loss == "binary_cross_entropy":
+        targets: Any = rng.uniform(0, 1, (batch, n_out)).tolist()
+    elif loss == "cross_entropy":
+        if rng.random() < 0.5:
+            targets = rng.integers(0, n_out, batch).tolist()
+        else:
+            targets = rng.dirichlet(np.ones(n_out), size=batch).tolist()
+        if rng.random() < 0.3:
+            body["label_smoothing"] = float(rng.uniform(0, 0.5))
+        if rng.random() < 0.3:
+            body["class_weights"] = rng.uniform(0.1, 2, n_out).tolist()
+    else:
+        targets = rng.normal(0, 1, (batch, n_out)).tolist()
+    body.update(targets=targets, loss=loss, reduction=_pick(rng, ["mean", "sum"]))
+    return body
+
+
+def train_body(rng: np.random.Generator) -> dict[str, Any]:
+    """A loss body plus an optimizer, 1-30 iterations and a random choice of what to record."""
+    body = loss_body(rng)
+    if rng.random() < 0.5:
+        optimizer: dict[str, Any] = {"name": "sgd", "learning_rate": float(rng.uniform(0.01, 1)), "momentum": _pick(rng, [0.0, 0.9])}
+    else:
+        optimizer = {"name": "adam", "learning_rate": float(rng.uniform(0.001, 0.1))}
+    record = [name for name in ("output", "gradients", "network") if rng.random() < 0.5]
+    body.update(optimizer=optimizer, iterations=int(rng.integers(1, 31)), record=record, record_every=int(rng.integers(1, 4)))
+    if rng.random() < 0.3:
+        body["trainable"] = [{"weights": (rng.random(np.shape(layer["weights"])) < 0.5).tolist()} for layer in body["network"]["layers"]]
+    return body
+
+
+def gradcheck_body(rng: np.random.Generator) -> dict[str, Any]:
+    return loss_body(rng)
+
+
+def explain_body(rng: np.random.Generator) -> dict[str, Any]:
+    """A loss body plus one of its parameters, drawn uniformly among layers and kinds."""
+    body = loss_body(rng)
+    layers = body["network"]["layers"]
+    k = int(rng.integers(len(layers)))
+    n_out, n_in = np.shape(layers[k]["weights"])
+    if rng.random() < 0.5:
+        parameter = {"layer": k, "kind": "weights", "index": [int(rng.integers(n_out)), int(rng.integers(n_in))]}
+    else:
+        parameter = {"layer": k, "kind": "biases", "index": [int(rng.integers(n_out))]}
+    body["parameter"] = parameter
+    return body
