@@ -13,10 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from app.nn.errors import NonFiniteError, Stopped
-from app.nn.losses import Loss, get_loss
-from app.nn.network import Layer, Layout, Packed, evaluate, forward_pass
-
-Array = np.ndarray
+from app.nn.layout import Array, Layout
+from app.nn.losses import Loss, Reduction, get_loss
+from app.nn.network import Layer, evaluate, pass_loss
+from app.nn.workspace import Packed
 
 # Two forward passes per parameter: asking every 64 parameters costs nothing and answers within
 # 128 passes, well under a second for any network within the work limit.
@@ -44,7 +44,7 @@ def numerical_gradient(
     inputs: Array,
     targets: Array,
     loss: str | Loss,
-    reduction: str,
+    reduction: Reduction,
     epsilon: float,
     should_stop: Callable[[], bool] = lambda: False,
 ) -> Array:
@@ -52,15 +52,14 @@ def numerical_gradient(
 
     ``should_stop`` is asked every ``STOP_CHECK_EVERY`` parameters; when it says so, Stopped is raised.
     """
+    # Fresh buffers (not the thread's shared ones): the loop writes the parameters in place.
     p = Packed.of(layers, inputs)
     layout, params, blocks, ws = p.layout, p.params, p.blocks, p.ws
     spec = get_loss(loss)
     out = np.empty(layout.size)
-    last = len(layers) - 1
 
     def loss_at() -> float:
-        forward_pass(blocks, ws, last_activation=not spec.from_logits)
-        return spec.value(ws.pre[last] if spec.from_logits else ws.output, targets, reduction)
+        return pass_loss(blocks, ws, targets, spec, reduction)
 
     with np.errstate(all="ignore"):
         for i in range(layout.size):
@@ -114,7 +113,7 @@ def gradcheck(
     inputs: Array,
     targets: Array,
     loss: str | Loss,
-    reduction: str,
+    reduction: Reduction,
     *,
     epsilon: float = 1e-6,
     atol: float = 1e-5,

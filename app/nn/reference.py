@@ -27,8 +27,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from numpy.typing import NDArray
 
-Array = np.ndarray
+Array = NDArray[np.float64]  # as the engine's (app/nn/layout.py); this module stands on its own
 
 
 def _sigmoid(z: Array) -> Array:
@@ -36,8 +37,14 @@ def _sigmoid(z: Array) -> Array:
 
 
 def _softmax(z: Array) -> Array:
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
+    e: Array = np.exp(z - z.max(axis=1, keepdims=True))
+    row_sums: Array = e.sum(axis=1, keepdims=True)
+    return e / row_sums
+
+
+# What this reference computes: the engine's tables may grow (CONTRIBUTING.md) without it.
+ACTIVATIONS = ("identity", "relu", "leaky_relu", "sigmoid", "tanh", "softplus", "elu", "softmax")
+LOSSES = ("mse", "binary_cross_entropy", "cross_entropy")
 
 
 def activate(name: str, z: Array) -> Array:
@@ -78,7 +85,8 @@ def backprop_through(name: str, z: Array, a: Array, grad_a: Array) -> Array:
     if name == "elu":
         return grad_a * np.where(z > 0, 1.0, a + 1.0)
     if name == "softmax":  # the Jacobian of each row: diag(a) - a a^T
-        return a * (grad_a - (grad_a * a).sum(axis=1, keepdims=True))
+        row_dots: Array = (grad_a * a).sum(axis=1, keepdims=True)
+        return a * (grad_a - row_dots)
     raise ValueError(name)
 
 

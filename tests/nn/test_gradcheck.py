@@ -3,9 +3,10 @@ import pytest
 
 from app.nn.errors import NonFiniteError
 from app.nn.gradcheck import compare, gradcheck, numerical_gradient
+from app.nn.layout import Layout
 from app.nn.losses import LOSSES
-from app.nn.network import Layer, Layout
-from tests.conftest import random_layers, random_targets
+from app.nn.network import Layer
+from tests.support.random_networks import random_layers, random_targets
 
 SMOOTH = ["identity", "sigmoid", "tanh", "softplus", "elu", "leaky_relu", "relu"]
 
@@ -43,15 +44,6 @@ def test_the_criterion_is_torchs():
     # allowed = atol + rtol * |n| = 0.1 + 0.1 * |n|: 0.2 and 0.3.
     assert compare(numerical + [0.2, 0.3], numerical, 0.1, 0.1, layout).passed
     assert not compare(numerical + [0.2, 0.31], numerical, 0.1, 0.1, layout).passed
-
-
-def test_locate_round_trips(rng):
-    layout = Layout.of(random_layers(rng, [3, 2, 4], ["tanh", "identity"]))
-    for i in range(layout.size):
-        layer, kind, index = layout.locate(i)
-        assert layout.flat_index(layer, kind, index) == i
-    assert layout.locate(layout.offsets[1]) == (1, "weights", (0, 0))
-    assert layout.locate(layout.offsets[2] - 1) == (1, "biases", (3,))
 
 
 def test_overflowing_numerical_gradient_is_reported():

@@ -5,9 +5,10 @@ import pytest
 
 from app.nn.activations import ACTIVATIONS
 from app.nn.errors import NonFiniteError
+from app.nn.layout import Layout
 from app.nn.losses import LOSSES
-from app.nn.network import Layer, Layout, evaluate, forward, loss_value
-from tests.conftest import random_layers, random_targets
+from app.nn.network import Layer, evaluate, forward, loss_value, unpack
+from tests.support.random_networks import random_layers, random_targets
 
 HIDDEN = sorted(name for name, a in ACTIVATIONS.items() if a.elementwise)
 H = 1e-6
@@ -27,7 +28,7 @@ def numerical_gradient(layers, x, y, loss, reduction) -> np.ndarray:
         for step in (H, -H):
             t = theta.copy()
             t[i] += step
-            values.append(loss_value(forward(layout.layers(t), x), y, loss, reduction))
+            values.append(loss_value(forward(unpack(layout, t), x), y, loss, reduction))
         out[i] = (values[0] - values[1]) / (2 * H)
     return out
 
@@ -68,19 +69,18 @@ def test_forward_shapes_and_values(rng):
     assert fwd.output is fwd.post[-1]
 
 
-def test_layout_round_trip(rng):
+def test_unpack_gives_layers_viewing_the_flat_vector(rng):
     layers = random_layers(rng, [3, 2, 4], ["tanh", "sigmoid"])
     layout = Layout.of(layers)
     flat = layout.pack(layers)
-    assert layout.size == flat.size == 3 * 2 + 2 + 2 * 4 + 4
-    for (w, b), layer in zip(layout.views(flat), layers):
-        np.testing.assert_array_equal(w, layer.weights)
-        np.testing.assert_array_equal(b, layer.biases)
-    # Each layer is a [in + 1][out] block: W.T with the biases as its last row.
-    block = layout.blocks(flat)[1]
-    np.testing.assert_array_equal(block, np.vstack([layers[1].weights.T, layers[1].biases]))
-    layout.views(flat)[1][0][0, 0] = 42.0
-    assert flat[layout.offsets[1]] == 42.0
+    unpacked = unpack(layout, flat)
+    for got, layer in zip(unpacked, layers, strict=True):
+        np.testing.assert_array_equal(got.weights, layer.weights)
+        np.testing.assert_array_equal(got.biases, layer.biases)
+        assert got.activation == layer.activation
+    unpacked[1].biases[2] = 42.0
+    assert flat[layout.flat_index(1, "biases", (2,))] == 42.0
+    assert Layout.of(unpacked) is layout
 
 
 def test_evaluate_does_not_write_its_inputs(rng):

@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 
 from app.nn.activations import ACTIVATIONS
+from app.nn.layout import Layout
 from app.nn.losses import LOSSES, class_index_targets
-from app.nn.network import Layout, evaluate
+from app.nn.network import evaluate
 from app.nn.optimizers import SGD, Adam
 from app.nn.training import train
-from tests.conftest import random_layers, random_targets
+from tests.support.random_networks import random_layers, random_targets
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional

@@ -2,10 +2,12 @@ import numpy as np
 import pytest
 
 from app.nn.errors import NonFiniteError
-from app.nn.network import Layer, Layout
+from app.nn.layout import Layout
+from app.nn.network import Layer
 from app.nn.optimizers import SGD, Adam
 from app.nn.training import recorded_count, recorded_rows, train
-from tests.conftest import SEED_LOSSES, SEED_OUTPUTS, SEED_W11, random_layers
+from tests.support.random_networks import random_layers
+from tests.support.seed_trace import SEED_LOSSES, SEED_OUTPUTS, SEED_W11
 
 
 @pytest.fixture
@@ -153,3 +155,20 @@ def test_every_chunk_layout_trains_identically(case, chunk_values, max_chunk, rn
     for a, b in zip(_fields(default), _fields(other), strict=True):
         np.testing.assert_array_equal(a, b)
     assert (default.status == "diverged") == (case == "diverged")
+
+
+@pytest.mark.parametrize("max_chunk", [256, 1], ids=["chunks updating a working copy", "one-iteration chunks on the history rows"])
+def test_training_writes_its_workspace_in_place_and_never_rebinds_a_buffer(max_chunk, rng, monkeypatch):
+    from app.nn import training
+
+    monkeypatch.setattr(training, "MAX_CHUNK", max_chunk)
+    layers = random_layers(rng, [2, 3, 2], ["tanh", "softmax"])
+    x, y = rng.normal(size=(4, 2)), rng.dirichlet(np.ones(2), size=4)
+    trainer = training._Trainer(layers, x, y, "cross_entropy", "mean", SGD(0.1), 7, 1, frozenset(), None)
+    ws = trainer.ws
+    buffers = [*ws.inputs, *ws.pre, *ws.posts, ws.output, *ws.delta, *ws.d_post, ws.grad]
+    chunks = [item for item in trainer.run() if isinstance(item, training.TraceChunk)]
+    assert all(a is b for a, b in zip(buffers, [*ws.inputs, *ws.pre, *ws.posts, ws.output, *ws.delta, *ws.d_post, ws.grad], strict=True))
+    # ... so ``values`` still holds every forward value, as Workspace says.
+    assert all(np.shares_memory(a, ws.values) for a in (*ws.inputs, *ws.pre, ws.output))
+    assert sum(len(chunk) for chunk in chunks) == 7
