@@ -6,17 +6,23 @@ arrays are ``[..., units]`` (``[batch][units]``, or a stack of them). ``backward
 is a vector-Jacobian product so that softmax, whose Jacobian is not diagonal, fits
 the same table as the elementwise ones. ``out``, when given, receives the result
 (no allocation); it must not alias ``z``, ``a`` or ``grad_a``.
+
+An activation is one entry of the table: the request schema takes its names (and which
+are last-layer only, and each entry's ``note`` for its description) from ``ACTIVATIONS``,
+and the engine, the explanations and the tests look every activation up there.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Protocol
 
 import numpy as np
+from numpy.typing import NDArray
 
-Array = np.ndarray
+Array = NDArray[np.float64]
 
 LEAKY_RELU_SLOPE = 0.01
 ELU_ALPHA = 1.0
@@ -24,14 +30,32 @@ ELU_ALPHA = 1.0
 SOFTPLUS_THRESHOLD = 20.0
 
 
+class Forward(Protocol):
+    """``a = f(z)`` for ``z`` ``[..., units]``, into ``out`` (same shape) when given."""
+
+    def __call__(self, z: Array, out: Array | None = None) -> Array: ...
+
+
+class Backward(Protocol):
+    """``dL/dz`` from ``z``, ``a = f(z)`` and ``grad = dL/da`` (all ``[..., units]``), into ``out`` when given."""
+
+    def __call__(self, z: Array, a: Array, grad: Array, out: Array | None = None) -> Array: ...
+
+
 @dataclass(frozen=True)
 class Activation:
-    """A named activation: ``forward(z) -> a`` and ``backward(z, a, dL/da) -> dL/dz``, all ``[..., units]``."""
+    """A named activation: ``forward(z) -> a`` and ``backward(z, a, dL/da) -> dL/dz``, all ``[..., units]``.
+
+    ``elementwise``: each unit's output depends on that unit's input only; one that mixes the
+    units of a row (softmax) is allowed on the last layer only. ``note``: what a client should
+    know about it beyond its name (its constants), for the request schema's description.
+    """
 
     name: str
-    forward: Callable[..., Array]
-    backward: Callable[..., Array]
+    forward: Forward
+    backward: Backward
     elementwise: bool = True
+    note: str = ""
 
 
 def _identity(z: Array, out: Array | None = None) -> Array:
@@ -132,7 +156,8 @@ def _softmax(z: Array, out: Array | None = None) -> Array:
     # Shifting by the row maximum keeps exp in (0, 1]; the result is unchanged.
     out = np.subtract(z, z.max(axis=-1, keepdims=True), out=out)
     np.exp(out, out=out)
-    return np.divide(out, out.sum(axis=-1, keepdims=True), out=out)
+    np.divide(out, out.sum(axis=-1, keepdims=True), out=out)
+    return out
 
 
 def _softmax_backward(z: Array, a: Array, grad: Array, out: Array | None = None) -> Array:
@@ -146,11 +171,11 @@ ACTIVATIONS: Mapping[str, Activation] = MappingProxyType(
         for act in (
             Activation("identity", _identity, _identity_backward),
             Activation("relu", _relu, _relu_backward),
-            Activation("leaky_relu", _leaky_relu, _leaky_relu_backward),
+            Activation("leaky_relu", _leaky_relu, _leaky_relu_backward, note=f"leaky_relu has slope {LEAKY_RELU_SLOPE:g}"),
             Activation("sigmoid", _sigmoid, _sigmoid_backward),
             Activation("tanh", _tanh, _tanh_backward),
             Activation("softplus", _softplus, _softplus_backward),
-            Activation("elu", _elu, _elu_backward),
+            Activation("elu", _elu, _elu_backward, note=f"elu alpha {ELU_ALPHA:g}"),
             Activation("softmax", _softmax, _softmax_backward, elementwise=False),
         )
     }

@@ -1,40 +1,150 @@
-"""SGD and Adam with exactly ``torch.optim``'s update rules, on flat float64 parameter vectors.
+r"""SGD and Adam with exactly ``torch.optim``'s update rules, on flat float64 parameter vectors.
 
-An optimizer is a frozen dataclass of hyper-parameters. ``init(n)`` makes its state
-(buffers for ``n`` parameters) and ``update(params, grad, state, out)`` writes one step from
-``params`` ``[n]`` along ``grad`` = dLoss/dparams ``[n]`` into ``out`` (``params`` itself by
-default): a training loop owns its parameter buffers and reuses every one. ``step`` is the pure form, returning new
-arrays. Freezing is the caller's: a frozen parameter is restored after the update.
+An optimizer is one frozen dataclass behind the small :class:`Optimizer` protocol:
+
+* its fields are its hyper-parameters, each declared with :func:`hyper` (a description and
+  the bounds a client's value must keep): the request schema builds its config model
+  (``SGDConfig``, ``AdamConfig``, ...) from them, so the wire's fields, defaults and
+  constraints are written here once;
+* ``name`` (a class variable) is its wire name, and :data:`OPTIMIZERS` maps it to the class;
+* ``__post_init__`` raises :class:`HyperParameterError` for a combination the bounds cannot
+  express (as torch's constructors raise ``ValueError``), naming the field and the error type;
+* ``init(n)`` makes its state (buffers for ``n`` parameters) and ``update(params, grad, state,
+  out)`` writes one step from ``params`` ``[n]`` along ``grad`` = dLoss/dparams ``[n]`` into
+  ``out`` (``params`` itself by default): a training loop owns its parameter buffers and reuses
+  every one. ``step`` is the pure form, returning new arrays.
+
+Freezing is the caller's: a frozen parameter is restored after the update.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import MISSING, dataclass, field, fields, replace
+from types import MappingProxyType
+from typing import Any, ClassVar, Protocol, Self, TypeVar
 
 import numpy as np
+from numpy.typing import NDArray
 
-Array = np.ndarray
+Array = NDArray[np.float64]
+Mask = NDArray[np.bool_]
+
+# The keys of a hyper-parameter's metadata that the request schema reads (see ``hyper``).
+BOUNDS = ("gt", "ge", "lt", "le")
+
+
+def hyper(
+    default: Any = MISSING,
+    *,
+    description: str,
+    gt: float | None = None,
+    ge: float | None = None,
+    lt: float | None = None,
+    le: float | None = None,
+    required: bool = False,
+) -> Any:
+    """A hyper-parameter field: its ``default`` (none: the client must give it), a ``description``
+    for the request schema, and bounds a client's value must keep (``gt`` >, ``ge`` >=, ``lt`` <,
+    ``le`` <=; for a tuple, each of its numbers). ``required``: the client must give it although
+    the engine has a default (torch's)."""
+    bounds = {k: v for k, v in (("gt", gt), ("ge", ge), ("lt", lt), ("le", le)) if v is not None}
+    metadata = {"description": description, "required": required or default is MISSING, **bounds}
+    return field(metadata=metadata) if default is MISSING else field(default=default, metadata=metadata)
+
+
+class HyperParameterError(ValueError):
+    """A combination of hyper-parameters the optimizer does not take: ``field`` is the one to change,
+    ``kind`` the error type clients see, ``message`` what was expected and what was found."""
+
+    def __init__(self, field: str, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.field, self.kind, self.message = field, kind, message
 
 
 @dataclass
-class SGDState:
-    """Mutable scratch of one SGD run: the step count, the momentum buffer and a temporary."""
+class OptimizerState:
+    """Mutable scratch of one run: at least the number of steps taken; subclasses add their buffers."""
 
     step: int
+
+    def copy(self) -> Self:
+        """A copy whose arrays are copies too (the pure ``step`` never writes its argument)."""
+        return replace(
+            self, **{f.name: getattr(self, f.name).copy() for f in fields(self) if isinstance(getattr(self, f.name), np.ndarray)}
+        )
+
+
+StateT = TypeVar("StateT", bound=OptimizerState)
+
+
+class Optimizer(Protocol[StateT]):
+    """What the engine needs of an optimizer whose state is a ``StateT``: ``init`` and ``update``.
+
+    Subclassing it (as SGD and Adam do) also gives the pure ``step``.
+    """
+
+    name: ClassVar[str]
+    # An optimizer is a dataclass: its fields are its hyper-parameters (see ``hyper``).
+    __dataclass_fields__: ClassVar[dict[str, Any]]
+    # Error types ``__post_init__`` may raise (HyperParameterError.kind), so the request schema
+    # can report them as errors located at their field.
+    error_kinds: ClassVar[frozenset[str]] = frozenset()
+
+    def init(self, n: int) -> StateT:
+        """A fresh state for ``n`` parameters."""
+        ...
+
+    def update(self, params: Array, grad: Array, state: StateT, out: Array | None = None) -> None:
+        """One step of ``params`` ``[n]`` along ``grad`` ``[n]``, into ``out`` (default: in place); advances ``state``."""
+        ...
+
+    def step(self, params: Array, grad: Array, state: StateT, trainable: Mask | None = None) -> tuple[Array, StateT]:
+        """The pure form of ``update``: new parameters and a new state; frozen entries keep their value."""
+        new_state = state.copy()
+        new = params.copy()
+        with np.errstate(all="ignore"):
+            self.update(new, grad, new_state)
+        if trainable is not None:
+            np.copyto(new, params, where=~trainable)
+        return new, new_state
+
+
+@dataclass
+class SGDState(OptimizerState):
+    """Mutable scratch of one SGD run: the step count, the momentum buffer and two temporaries."""
+
     momentum_buffer: Array
     scratch: Array
     nesterov_scratch: Array
 
 
 @dataclass(frozen=True)
-class SGD:
-    """``torch.optim.SGD`` with coupled L2 weight decay and no dampening."""
+class SGD(Optimizer[SGDState]):
+    r"""torch.optim.SGD: coupled L2 weight decay, no dampening.
 
-    learning_rate: float
-    momentum: float = 0.0
-    nesterov: bool = False
-    weight_decay: float = 0.0
+    With learning rate :math:`\gamma`, momentum :math:`\mu`, weight decay :math:`\lambda` and
+    gradient :math:`g_t` at step :math:`t = 1, 2, \dots`:
+
+    .. math::
+        g_t &\leftarrow g_t + \lambda \theta_{t-1}                      && \text{if } \lambda \ne 0 \\
+        b_t &= g_t \text{ if } t = 1 \text{ else } \mu b_{t-1} + g_t    && \text{if } \mu \ne 0 \\
+        g_t &\leftarrow g_t + \mu b_t \text{ (nesterov) else } b_t      && \text{if } \mu \ne 0 \\
+        \theta_t &= \theta_{t-1} - \gamma g_t
+    """
+
+    name: ClassVar[str] = "sgd"
+    error_kinds: ClassVar[frozenset[str]] = frozenset({"nesterov_momentum"})
+
+    learning_rate: float = hyper(gt=0, description="The step size (torch's lr).")
+    momentum: float = hyper(0.0, ge=0, description="mu: the step follows the buffer b = mu * b + g; 0 is plain SGD.")
+    nesterov: bool = hyper(False, description="Nesterov momentum: step along g + mu * b instead of b; needs momentum > 0.")
+    weight_decay: float = hyper(0.0, ge=0, description="Coupled L2: weight_decay * parameter is added to the gradient.")
+
+    def __post_init__(self) -> None:
+        if self.nesterov and self.momentum <= 0:
+            raise HyperParameterError("nesterov", "nesterov_momentum", f"nesterov needs momentum > 0, but momentum is {self.momentum!r}")
 
     def init(self, n: int) -> SGDState:
         return SGDState(0, np.zeros(n), np.empty(n), np.empty(n))
@@ -66,16 +176,11 @@ class SGD:
         np.subtract(params, np.multiply(d_p, self.learning_rate, out=free), out=out)
         state.step += 1
 
-    def step(self, params: Array, grad: Array, state: SGDState, trainable: Array | None = None) -> tuple[Array, SGDState]:
-        """The pure form of ``update``: new parameters and a new state; frozen entries keep their value."""
-        return _pure_step(self, params, grad, state, trainable)
-
 
 @dataclass
-class AdamState:
+class AdamState(OptimizerState):
     """Mutable scratch of one Adam run: the step count, both moments and two temporaries."""
 
-    step: int
     exp_avg: Array
     exp_avg_sq: Array
     scratch: Array = field(repr=False)
@@ -83,13 +188,32 @@ class AdamState:
 
 
 @dataclass(frozen=True)
-class Adam:
-    """``torch.optim.Adam`` (not AMSGrad) with coupled L2 weight decay."""
+class Adam(Optimizer[AdamState]):
+    r"""torch.optim.Adam (not AMSGrad): coupled L2 weight decay.
 
-    learning_rate: float = 0.001
-    betas: tuple[float, float] = (0.9, 0.999)
-    eps: float = 1e-8
-    weight_decay: float = 0.0
+    With learning rate :math:`\gamma`, betas :math:`\beta_1, \beta_2`, weight decay :math:`\lambda`
+    and gradient :math:`g_t` at step :math:`t = 1, 2, \dots` (:math:`m_0 = v_0 = 0`):
+
+    .. math::
+        g_t &\leftarrow g_t + \lambda \theta_{t-1}                 && \text{if } \lambda \ne 0 \\
+        m_t &= \beta_1 m_{t-1} + (1 - \beta_1) g_t                 && \text{(torch.lerp)} \\
+        v_t &= \beta_2 v_{t-1} + (1 - \beta_2) g_t^2 \\
+        \theta_t &= \theta_{t-1} - \frac{\gamma}{1 - \beta_1^t} \, \frac{m_t}{\sqrt{v_t} / \sqrt{1 - \beta_2^t} + \epsilon}
+
+    ``eps`` is added after the bias-corrected square root, outside it, as torch does.
+    """
+
+    name: ClassVar[str] = "adam"
+
+    # torch's default learning rate, for the engine; the wire asks for one.
+    learning_rate: float = hyper(0.001, gt=0, required=True, description="The step size (torch's lr).")
+    betas: tuple[float, float] = hyper(
+        (0.9, 0.999), ge=0, lt=1, description="(beta1, beta2): the decay rates of the running averages of the gradient and of its square."
+    )
+    eps: float = hyper(1e-8, ge=0, description="Added to the denominator, after the bias-corrected square root of the second moment.")
+    weight_decay: float = hyper(
+        0.0, ge=0, description="Coupled L2 (not AdamW's decoupled decay): weight_decay * parameter is added to the gradient."
+    )
 
     def init(self, n: int) -> AdamState:
         return AdamState(0, np.zeros(n), np.zeros(n), np.empty(n), np.empty(n))
@@ -128,19 +252,6 @@ class Adam:
         np.subtract(params, tmp, out=params if out is None else out)
         state.step = t
 
-    def step(self, params: Array, grad: Array, state: AdamState, trainable: Array | None = None) -> tuple[Array, AdamState]:
-        """The pure form of ``update``: new parameters and a new state; frozen entries keep their value."""
-        return _pure_step(self, params, grad, state, trainable)
 
-
-Optimizer = SGD | Adam
-
-
-def _pure_step(opt: Optimizer, params: Array, grad: Array, state, trainable: Array | None):  # type: ignore[no-untyped-def]
-    new_state = type(state)(**{k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in vars(state).items()})
-    new = params.copy()
-    with np.errstate(all="ignore"):
-        opt.update(new, grad, new_state)
-    if trainable is not None:
-        np.copyto(new, params, where=~trainable)
-    return new, new_state
+OPTIMIZERS: Mapping[str, type[Optimizer[Any]]] = MappingProxyType({opt.name: opt for opt in (SGD, Adam)})
+"""Every optimizer by its wire name, in the order the request schema lists them."""

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Annotated, Any, NoReturn
 
 import numpy as np
+from numpy.typing import NDArray
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -18,6 +19,8 @@ from pydantic import (
     ValidatorFunctionWrapHandler,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError, core_schema
+
+from app.nn.optimizers import OPTIMIZERS
 
 
 class NumberArray:
@@ -81,12 +84,13 @@ LOCATED_ERROR_TYPES = frozenset(
         "activation_position",
         "loss_activation_mismatch",
         "target_range",
-        "nesterov_momentum",
         "missing_dependency",
         # Written by app.schemas.error_hints from pydantic's own errors.
         "not_2d",
         "unknown_field",
     }
+    # An optimizer's combinations of hyper-parameters it refuses (nesterov_momentum: SGD's).
+    | {kind for optimizer in OPTIMIZERS.values() for kind in optimizer.error_kinds}
 )
 
 
@@ -94,6 +98,11 @@ class StrictModel(BaseModel):
     """Base of every request and response model: unknown fields are an error, not ignored."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+def joined(words: Sequence[str], conjunction: str = "and") -> str:
+    """``a``, ``a and b``, ``a, b and c``: names from a table, said in a description or a message."""
+    return "".join(words) if len(words) < 2 else f"{', '.join(words[:-1])} {conjunction} {words[-1]}"
 
 
 def quoted(text: str, limit: int) -> str:
@@ -141,10 +150,10 @@ def field_error(loc: Loc, message: str, kind: str) -> NoReturn:
     )
 
 
-def rectangular(rows: Sequence[Sequence[float]], loc: Loc, name: str) -> tuple[int, int]:
+def rectangular(rows: Sequence[Sequence[float]] | NDArray[Any], loc: Loc, name: str) -> tuple[int, int]:
     """``(rows, columns)`` of a non-empty matrix; a ragged row is an error at ``loc + (i,)``."""
     if isinstance(rows, np.ndarray) and rows.ndim == 2:
-        return rows.shape  # a large body's matrix, parsed as float64: rectangular by construction
+        return rows.shape[0], rows.shape[1]  # a large body's matrix, parsed as float64: rectangular by construction
     width = len(rows[0])
     for i, row in enumerate(rows):
         if len(row) != width:

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, model_validator
 
 from app.nn.activations import ACTIVATIONS, LAST_LAYER_ONLY
-from app.schemas.base import Matrix, NumberRow, StrictModel, field_error, rectangular
+from app.schemas.base import Matrix, NumberRow, StrictModel, field_error, joined, rectangular
 from app.schemas.error_hints import counted
 
-ActivationName = Literal[tuple(ACTIVATIONS)]  # type: ignore[valid-type]
+# The names, their order and the description all come from the engine's table: an activation
+# is added there alone.
+if TYPE_CHECKING:
+    ActivationName = str
+else:
+    ActivationName = Literal[tuple(ACTIVATIONS)]
+_LAST_ONLY = [name for name in ACTIVATIONS if name in LAST_LAYER_ONLY]
+ACTIVATION_DESCRIPTION = (
+    ", ".join(act.note for act in ACTIVATIONS.values() if act.note)
+    + f"; {joined(_LAST_ONLY)} {'is' if len(_LAST_ONLY) == 1 else 'are'} allowed on the last layer only."
+)
 
 
 class LayerSpec(StrictModel):
@@ -18,10 +28,7 @@ class LayerSpec(StrictModel):
 
     weights: Matrix = Field(description="Shape [out][in] (the torch.nn.Linear convention).")
     biases: NumberRow | None = Field(default=None, description="Length out; omitted means zeros.")
-    activation: ActivationName = Field(  # type: ignore[valid-type]
-        default="identity",
-        description="leaky_relu has slope 0.01, elu alpha 1; softmax is allowed on the last layer only.",
-    )
+    activation: ActivationName = Field(default="identity", description=ACTIVATION_DESCRIPTION)
 
     @model_validator(mode="after")
     def _shapes(self) -> LayerSpec:

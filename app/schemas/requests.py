@@ -1,15 +1,38 @@
-"""Request bodies of the v1 endpoints, with every shape and range check located at its field."""
+"""Request bodies of the v1 endpoints, with every shape and range check located at its field.
+
+What the engine's tables say is not written again here: the loss names, what targets each loss
+takes and the words that say so come from ``app.nn.losses.LOSSES``; the optimizer config models
+(``SGDConfig``, ``AdamConfig``, ...) and their union are built from ``app.nn.optimizers.OPTIMIZERS``;
+the activation names from ``app.nn.activations.ACTIVATIONS`` (in app.schemas.network).
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
+import typing
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Annotated, Any, Literal, NoReturn
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn, Union
 
-from pydantic import Discriminator, Field, Tag, ValidationError, ValidatorFunctionWrapHandler, WrapValidator, model_validator
+from pydantic import (
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+    create_model,
+    model_validator,
+)
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from app.nn.losses import LOSSES, REDUCTIONS
+from app.nn.losses import LOSSES, Loss
+from app.nn.losses import PROBABILITY_SUM_TOLERANCE as PROBABILITY_SUM_TOLERANCE  # importable from here, as before
+from app.nn.losses import Reduction as Reduction
+from app.nn.optimizers import BOUNDS, OPTIMIZERS, HyperParameterError, Optimizer
 from app.nn.training import RECORDABLE
 from app.schemas.base import (
     FiniteFloat,
@@ -19,26 +42,51 @@ from app.schemas.base import (
     StrictModel,
     describe,
     field_error,
+    joined,
     rectangular,
 )
 from app.schemas.error_hints import counted
 from app.schemas.network import NetworkSpec
 
-LossName = Literal[tuple(LOSSES)]  # type: ignore[valid-type]
-Reduction = Literal[REDUCTIONS]  # type: ignore[valid-type]
-Recordable = Literal[RECORDABLE]  # type: ignore[valid-type]
+if TYPE_CHECKING:
+    LossName = str
+    Recordable = str
+else:
+    LossName = Literal[tuple(LOSSES)]
+    Recordable = Literal[RECORDABLE]
 
-# Rows of probability targets must sum to 1 within this tolerance (the contract's).
-PROBABILITY_SUM_TOLERANCE = 1e-6
 
-# -- targets: rows, or cross_entropy's class indices ------------------------------------------
+def _losses(has: Callable[[Loss], bool], conjunction: str = "or") -> str:
+    """The names of the losses that ``has`` a property, in table order, joined for a sentence."""
+    return joined([name for name, loss in LOSSES.items() if has(loss)], conjunction)
+
+
+def _loss_description() -> str:
+    """``binary_cross_entropy needs a sigmoid last layer, cross_entropy a softmax one; mse fits any.``"""
+    fused = [(name, loss.requires_activation) for name, loss in LOSSES.items() if loss.requires_activation is not None]
+    free = [name for name, loss in LOSSES.items() if loss.requires_activation is None]
+    needs = ", ".join(f"{name} needs a {act} last layer" if i == 0 else f"{name} a {act} one" for i, (name, act) in enumerate(fused))
+    return f"{needs}; {joined(free)} {'fits' if len(free) == 1 else 'fit'} any."
+
+
+# Which losses take class indices, torch's class options, and divide mean by the samples.
+INDEX_LOSSES = _losses(lambda loss: loss.accepts_class_indices)
+OPTION_LOSSES = _losses(lambda loss: loss.accepts_class_options)
+PER_ROW_LOSSES = _losses(lambda loss: loss.per_row)
+
+LOSS_DESCRIPTION = _loss_description()
+REDUCTION_DESCRIPTION = (
+    f"mean averages over all elements (over samples for {PER_ROW_LOSSES}, over the summed class_weights of "
+    "the samples' classes for class indices with class_weights); sum adds them."
+)
+
+# -- targets: rows, or class indices (for the losses that take them) ---------------------------
 
 ROWS_DESCRIPTION = (
-    "[batch][out_last]: one row per sample. binary_cross_entropy: values in [0, 1]; cross_entropy: "
-    "class probabilities, each row in [0, 1] and summing to 1; mse: any numbers."
+    "[batch][out_last]: one row per sample. " + "; ".join(f"{name}: {loss.targets_text}" for name, loss in LOSSES.items()) + "."
 )
 CLASS_INDICES_DESCRIPTION = (
-    "[batch], cross_entropy only: each sample's class, an integer in [0, out_last) (JSON integers only: "
+    f"[batch], {INDEX_LOSSES} only: each sample's class, an integer in [0, out_last) (JSON integers only: "
     '1.0, true or "1" are not class indices), as torch.nn.functional.cross_entropy takes class indices.'
 )
 
@@ -69,7 +117,7 @@ def _targets_errors(value: Any, exc: ValidationError) -> ValidationError:
             if len(loc) == 1 and e["type"] == "list_type":  # element loc[0] of a list of rows is not a row
                 errors.append(_error(loc, "mixed_targets", _MIX.format(first="a row of class probabilities", i=loc[0]), e["input"]))
             else:
-                kept = InitErrorDetails(type=e["type"], loc=loc, input=e["input"])  # type: ignore[typeddict-item]
+                kept = InitErrorDetails(type=e["type"], loc=loc, input=e["input"])
                 if "ctx" in e:
                     kept["ctx"] = e["ctx"]
                 errors.append(kept)
@@ -108,14 +156,14 @@ Targets = Annotated[
     Discriminator(_targets_form),
     WrapValidator(_one_form_of_targets),
 ]
-TARGETS_DESCRIPTION = "Rows [batch][out_last] (every loss), or for cross_entropy class indices [batch] (one integer per sample)."
+TARGETS_DESCRIPTION = f"Rows [batch][out_last] (every loss), or for {INDEX_LOSSES} class indices [batch] (one integer per sample)."
 ClassWeight = Annotated[FiniteFloat, Field(ge=0)]
 LABEL_SMOOTHING_DESCRIPTION = (
-    "cross_entropy only: torch's label_smoothing, in [0, 1). Each target row y becomes "
+    f"{OPTION_LOSSES} only: torch's label_smoothing, in [0, 1). Each target row y becomes "
     "(1 - label_smoothing) * y + label_smoothing / classes (a class index counts as a one-hot row). Default 0: none."
 )
 CLASS_WEIGHTS_DESCRIPTION = (
-    "cross_entropy only: torch's weight, one finite non-negative number per class (out_last), multiplying "
+    f"{OPTION_LOSSES} only: torch's weight, one finite non-negative number per class (out_last), multiplying "
     "that class's -log p in every sample. mean then divides by the summed weights of the samples' classes "
     "for class-index targets, by the batch size for probability rows (as torch does). Default: none (every weight 1)."
 )
@@ -150,7 +198,15 @@ def request_size(network: NetworkSpec, batch: int) -> RequestSize:
     return RequestSize(len(network.layers), parameters, batch, batch * widths, widths)
 
 
-class ForwardRequest(StrictModel):
+class ComputeRequest(StrictModel):
+    """A body that asks for computation: its ``size`` is what the limits and admission control read."""
+
+    @property
+    def size(self) -> RequestSize:
+        raise NotImplementedError
+
+
+class ForwardRequest(ComputeRequest):
     """A network and a batch of inputs ``[batch][in_0]``."""
 
     network: NetworkSpec
@@ -177,16 +233,8 @@ class LossRequest(ForwardRequest):
     """A network, inputs, targets ``[batch][out_last]`` (or class indices ``[batch]``) and the loss to compute."""
 
     targets: Targets = Field(description=TARGETS_DESCRIPTION)
-    loss: LossName = Field(  # type: ignore[valid-type]
-        description="binary_cross_entropy needs a sigmoid last layer, cross_entropy a softmax one; mse fits any."
-    )
-    reduction: Reduction = Field(  # type: ignore[valid-type]
-        default="mean",
-        description=(
-            "mean averages over all elements (over samples for cross_entropy, over the summed class_weights of "
-            "the samples' classes for class indices with class_weights); sum adds them."
-        ),
-    )
+    loss: LossName = Field(description=LOSS_DESCRIPTION)
+    reduction: Reduction = Field(default="mean", description=REDUCTION_DESCRIPTION)
     label_smoothing: FiniteFloat = Field(default=0.0, ge=0, lt=1, exclude_if=_no_smoothing, description=LABEL_SMOOTHING_DESCRIPTION)
     class_weights: Annotated[list[ClassWeight], Field(min_length=1)] | None = Field(
         default=None, exclude_if=_no_weights, description=CLASS_WEIGHTS_DESCRIPTION
@@ -200,10 +248,11 @@ class LossRequest(ForwardRequest):
     @model_validator(mode="after")
     def _targets_fit(self) -> LossRequest:
         batch, n_out = len(self.inputs), self.network.n_out
+        loss = LOSSES[self.loss]
         if self.index_targets:
-            self._check_class_indices(batch, n_out)
+            self._check_class_indices(loss, batch, n_out)
         else:
-            rows, width = rectangular(self.targets, ("targets",), "targets")
+            rows, width = rectangular(self._rows, ("targets",), "targets")
             if (rows, width) != (batch, n_out):
                 field_error(
                     ("targets",),
@@ -211,7 +260,7 @@ class LossRequest(ForwardRequest):
                     f"unit), but have shape [{rows}][{width}]",
                     "shape_mismatch",
                 )
-        required = LOSSES[self.loss].requires_activation
+        required = loss.requires_activation
         last = self.network.layers[-1].activation
         if required is not None and last != required:
             field_error(
@@ -219,19 +268,26 @@ class LossRequest(ForwardRequest):
                 f"{self.loss} needs the last layer's activation to be {required}, but it is {last}",
                 "loss_activation_mismatch",
             )
-        if self.loss == "binary_cross_entropy":
-            self._check_range("binary_cross_entropy targets must be in [0, 1]")
-        elif self.loss == "cross_entropy" and not self.index_targets:
-            self._check_range("cross_entropy targets are class probabilities in [0, 1]")
-            self._check_rows_sum_to_one()
-        self._check_cross_entropy_options(n_out)
+        if not self.index_targets:
+            problem = loss.target_problem(self._rows)
+            if problem is not None:
+                field_error(("targets", *problem.loc), problem.message, "target_range")
+        self._check_class_options(loss, n_out)
         return self
 
-    def _check_class_indices(self, batch: int, n_out: int) -> None:
-        if self.loss != "cross_entropy":
+    @property
+    def _rows(self) -> list[list[float]]:
+        return typing.cast(list[list[float]], self.targets)
+
+    @property
+    def _indices(self) -> list[int]:
+        return typing.cast(list[int], self.targets)
+
+    def _check_class_indices(self, loss: Loss, batch: int, n_out: int) -> None:
+        if not loss.accepts_class_indices:
             field_error(
                 ("targets",),
-                f"class indices (one integer per sample) are targets for cross_entropy only; {self.loss} needs "
+                f"class indices (one integer per sample) are targets for {INDEX_LOSSES} only; {self.loss} needs "
                 f"rows of shape [{batch}][{n_out}]",
                 "shape_mismatch",
             )
@@ -241,21 +297,22 @@ class LossRequest(ForwardRequest):
                 f"class-index targets must have one class index per input row ({batch}), but have {len(self.targets)}",
                 "shape_mismatch",
             )
-        for i, t in enumerate(self.targets):
-            if not 0 <= t < n_out:  # type: ignore[operator]
+        for i, t in enumerate(self._indices):
+            if not 0 <= t < n_out:
                 field_error(
                     ("targets", i),
                     f"a class index must be in [0, {n_out - 1}] (the last layer has {n_out} classes), but found {describe(t)}",
                     "target_range",
                 )
 
-    def _check_cross_entropy_options(self, n_out: int) -> None:
-        """label_smoothing and class_weights: cross_entropy's only, one weight per class, and a mean over
-        class indices needs target classes whose weights do not sum to 0 (torch would answer NaN)."""
-        if self.loss != "cross_entropy":
+    def _check_class_options(self, loss: Loss, n_out: int) -> None:
+        """label_smoothing and class_weights: only for the losses that take them (cross_entropy), one weight
+        per class, and a mean over class indices needs target classes whose weights do not sum to 0 (torch
+        would answer NaN)."""
+        if not loss.accepts_class_options:
             for name, value, default in (("label_smoothing", self.label_smoothing, 0.0), ("class_weights", self.class_weights, None)):
                 if value != default:
-                    _option_error(name, "loss_option", f"{name} applies to the cross_entropy loss only, but loss is {self.loss}", value)
+                    _option_error(name, "loss_option", f"{name} applies to the {OPTION_LOSSES} loss only, but loss is {self.loss}", value)
             return
         w = self.class_weights
         if w is None:
@@ -266,7 +323,7 @@ class LossRequest(ForwardRequest):
                 f"class_weights must have one weight per class ({n_out}, the last layer's outputs), but has {counted(len(w), 'weight')}",
                 "shape_mismatch",
             )
-        if self.index_targets and self.reduction == "mean" and sum(w[t] for t in self.targets) == 0:  # type: ignore[index]
+        if self.index_targets and self.reduction == "mean" and sum(w[t] for t in self._indices) == 0:
             _option_error(
                 "class_weights",
                 "zero_weight_sum",
@@ -275,57 +332,76 @@ class LossRequest(ForwardRequest):
                 w,
             )
 
-    def _check_range(self, expected: str) -> None:
-        for i, row in enumerate(self.targets):
-            for j, t in enumerate(row):
-                if not 0.0 <= t <= 1.0:
-                    field_error(("targets", i, j), f"{expected}, but found {t!r}", "target_range")
 
-    def _check_rows_sum_to_one(self) -> None:
-        for i, row in enumerate(self.targets):
-            total = sum(row)
-            if abs(total - 1.0) > PROBABILITY_SUM_TOLERANCE:
-                field_error(
-                    ("targets", i),
-                    f"each cross_entropy target row must sum to 1 (within {PROBABILITY_SUM_TOLERANCE:g}), but row {i} sums to {total!r}",
-                    "target_range",
-                )
+# -- optimizers: one config model per entry of OPTIMIZERS, built from its hyper-parameter fields ----
 
 
-class SGDConfig(StrictModel):
-    """torch.optim.SGD: coupled L2 weight decay, no dampening."""
+class OptimizerConfigBase(StrictModel):
+    """What every optimizer config model is: its ``name``, the hyper-parameters of that optimizer's
+    dataclass, and ``build()``, the engine's optimizer. Validating one builds it once, so a
+    combination the optimizer refuses (``HyperParameterError``) is an error at its field."""
 
-    name: Literal["sgd"]
-    learning_rate: FiniteFloat = Field(gt=0)
-    momentum: FiniteFloat = Field(default=0.0, ge=0)
-    nesterov: StrictBool = False
-    weight_decay: FiniteFloat = Field(default=0.0, ge=0)
+    name: str
+
+    def build(self) -> Optimizer[Any]:
+        """The engine's optimizer with these hyper-parameters."""
+        optimizer = OPTIMIZERS[self.name]
+        return optimizer(**{f.name: getattr(self, f.name) for f in dataclasses.fields(optimizer)})
 
     @model_validator(mode="after")
-    def _nesterov_needs_momentum(self) -> SGDConfig:
-        if self.nesterov and self.momentum <= 0:
-            field_error(
-                ("nesterov",),
-                f"nesterov needs momentum > 0, but momentum is {self.momentum!r}",
-                "nesterov_momentum",
-            )
+    def _builds(self) -> OptimizerConfigBase:
+        try:
+            self.build()
+        except HyperParameterError as e:
+            field_error((e.field,), e.message, e.kind)
         return self
 
 
-Beta = Annotated[FiniteFloat, Field(ge=0, lt=1)]
+def _wire_type(annotation: Any, metadata: Mapping[str, Any]) -> Any:
+    """The request type of a hyper-parameter: finite floats, strict bools and ints, tuples of them; its
+    bounds apply to every number."""
+    bounds = {key: metadata[key] for key in BOUNDS if key in metadata}
+    if annotation is float or annotation is int:
+        base = FiniteFloat if annotation is float else StrictInt
+        return Annotated[base, Field(**bounds)] if bounds else base
+    if annotation is bool and not bounds:
+        return StrictBool
+    if typing.get_origin(annotation) is tuple and ... not in typing.get_args(annotation):
+        return tuple[tuple(_wire_type(arg, metadata) for arg in typing.get_args(annotation))]  # type: ignore[misc]
+    raise TypeError(f"no request type for a hyper-parameter of type {annotation!r} (bounds {bounds})")
 
 
-class AdamConfig(StrictModel):
-    """torch.optim.Adam (not AMSGrad): coupled L2 weight decay."""
+def optimizer_config(optimizer: type[Optimizer[Any]]) -> type[OptimizerConfigBase]:
+    """The request model of ``optimizer``: ``name`` (its wire name), then each dataclass field with its
+    type, default, bounds and description; described by the first line of the class's docstring."""
+    hints = typing.get_type_hints(optimizer)
+    fields: dict[str, Any] = {"name": (Literal[optimizer.name], ...)}
+    for f in dataclasses.fields(optimizer):
+        default = ... if f.metadata.get("required", f.default is dataclasses.MISSING) else f.default
+        fields[f.name] = (_wire_type(hints[f.name], f.metadata), Field(default, description=f.metadata.get("description")))
+    return create_model(
+        f"{optimizer.__name__}Config",
+        __base__=OptimizerConfigBase,
+        __doc__=(inspect.getdoc(optimizer) or optimizer.__name__).splitlines()[0],
+        __module__=__name__,
+        **fields,
+    )
 
-    name: Literal["adam"]
-    learning_rate: FiniteFloat = Field(gt=0)
-    betas: tuple[Beta, Beta] = (0.9, 0.999)
-    eps: FiniteFloat = Field(default=1e-8, ge=0)
-    weight_decay: FiniteFloat = Field(default=0.0, ge=0)
 
+OPTIMIZER_CONFIGS: Mapping[str, type[OptimizerConfigBase]] = MappingProxyType(
+    {name: optimizer_config(optimizer) for name, optimizer in OPTIMIZERS.items()}
+)
+"""The config model of every optimizer, by wire name (the discriminator of ``OptimizerConfig``)."""
 
-OptimizerConfig = Annotated[SGDConfig | AdamConfig, Field(discriminator="name")]
+if TYPE_CHECKING:
+    OptimizerConfig = OptimizerConfigBase
+    SGDConfig: type[OptimizerConfigBase]
+    AdamConfig: type[OptimizerConfigBase]
+else:
+    OptimizerConfig = Annotated[Union[tuple(OPTIMIZER_CONFIGS.values())], Field(discriminator="name")]  # noqa: UP007
+    # Importable by name, as before; a new optimizer needs no such line.
+    SGDConfig = OPTIMIZER_CONFIGS["sgd"]
+    AdamConfig = OPTIMIZER_CONFIGS["adam"]
 
 
 class LayerMask(StrictModel):
@@ -343,7 +419,7 @@ class TrainRequest(LossRequest):
     record_every: StrictInt = Field(
         default=1, ge=1, description="Iteration i (1-based) is recorded when (i - 1) % record_every == 0; the last always is."
     )
-    record: list[Recordable] = Field(  # type: ignore[valid-type]
+    record: list[Recordable] = Field(
         default_factory=list,
         description="Extra per-iteration values: output and gradients (before the update), network (after it).",
     )
@@ -427,15 +503,15 @@ class ExplainRequest(LossRequest):
         return self
 
 
-class DiagramRequest(StrictModel):
+class DiagramRequest(ComputeRequest):
     """A network to draw; with ``inputs`` each neuron is labelled with its activation (first sample),
     and with ``targets`` and ``loss`` too each weight with its gradient."""
 
     network: NetworkSpec
     inputs: Matrix | None = Field(default=None, description="Shape [batch][in_0]; the first row labels the neurons.")
     targets: Targets | None = Field(default=None, description=TARGETS_DESCRIPTION + " Needs inputs and loss.")
-    loss: LossName | None = None  # type: ignore[valid-type]
-    reduction: Reduction = "mean"  # type: ignore[valid-type]
+    loss: LossName | None = None
+    reduction: Reduction = "mean"
     label_smoothing: FiniteFloat = Field(default=0.0, ge=0, lt=1, exclude_if=_no_smoothing, description=LABEL_SMOOTHING_DESCRIPTION)
     class_weights: Annotated[list[ClassWeight], Field(min_length=1)] | None = Field(
         default=None, exclude_if=_no_weights, description=CLASS_WEIGHTS_DESCRIPTION

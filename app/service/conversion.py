@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numpy.typing import NDArray
 
+from app.nn.layout import Layout
 from app.nn.losses import LOSSES, Loss, class_index_targets
-from app.nn.network import Layer, Layout
-from app.nn.optimizers import SGD, Adam, Optimizer
+from app.nn.network import Layer
+from app.nn.optimizers import Optimizer
 from app.schemas.network import LayerSpec, NetworkSpec
-from app.schemas.requests import DiagramRequest, LossRequest, OptimizerConfig, SGDConfig, TrainRequest
+from app.schemas.requests import DiagramRequest, LossRequest, OptimizerConfig, TrainRequest
 
 Array = NDArray[np.float64]
 
@@ -57,10 +60,9 @@ def loss_words(req: DiagramRequest) -> str:
     return ", ".join(words)
 
 
-def to_optimizer(config: OptimizerConfig) -> Optimizer:
-    if isinstance(config, SGDConfig):
-        return SGD(config.learning_rate, config.momentum, config.nesterov, config.weight_decay)
-    return Adam(config.learning_rate, tuple(config.betas), config.eps, config.weight_decay)
+def to_optimizer(config: OptimizerConfig) -> Optimizer[Any]:
+    """The engine optimizer of the request's ``optimizer`` (each config model builds its own)."""
+    return config.build()
 
 
 def to_mask(req: TrainRequest, layout: Layout) -> NDArray[np.bool_] | None:

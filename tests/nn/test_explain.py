@@ -2,9 +2,10 @@ import numpy as np
 import pytest
 
 from app.nn.explain import explain, explanation_steps
+from app.nn.layout import Layout
 from app.nn.losses import LOSSES
-from app.nn.network import Layer, Layout, evaluate
-from tests.conftest import random_layers, random_targets
+from app.nn.network import Layer, evaluate
+from tests.support.random_networks import random_layers, random_targets
 
 
 def seed():

@@ -8,11 +8,7 @@ H = 1e-6
 
 
 def targets_for(name, rng, shape):
-    if name == "binary_cross_entropy":
-        return rng.uniform(0, 1, shape)
-    if name == "cross_entropy":
-        return rng.dirichlet(np.ones(shape[1]), size=shape[0])
-    return rng.normal(size=shape)
+    return LOSSES[name].sample_targets(rng, shape)
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
@@ -225,3 +221,59 @@ def test_cross_entropy_options_are_stable_at_any_logit_magnitude(magnitude, inde
         assert wrong == pytest.approx(0.95 * 0.5 * 2 * magnitude, rel=1e-12)
         # p = [1, 0]: d/dx = p * sum(e) - e = [sum(e) - e0, -e1], e = w * (0.9 y + 0.05)
         np.testing.assert_allclose(loss.grad(x, np.array([[0.0, 1.0]]), "sum"), [[0.475, -0.475]], rtol=1e-15)
+
+
+# -- what each loss carries besides its value and gradient: its targets, its words -------------------
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_each_entry_is_filed_under_its_own_name_and_says_what_it_takes(name):
+    loss = LOSSES[name]
+    assert loss.name == name and loss.targets_text
+    assert loss.requires_activation is None or loss.requires_activation in ACTIVATIONS
+    assert loss.from_logits == (loss.requires_activation is not None)
+    if not loss.accepts_class_options:
+        with pytest.raises(ValueError, match="takes no"):
+            loss.bind(class_weights=[1.0, 2.0])
+    if not loss.accepts_class_indices:
+        with pytest.raises(ValueError, match="takes no"):
+            loss.bind(index_targets=True)
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_the_targets_a_loss_draws_are_targets_it_takes(name, rng):
+    y = LOSSES[name].sample_targets(rng, (6, 3))
+    assert y.shape == (6, 3) and y.dtype == np.float64
+    assert LOSSES[name].target_problem(y.tolist()) is None
+
+
+@pytest.mark.parametrize(
+    "name, rows, problem",
+    [
+        ("binary_cross_entropy", [[0.0, 1.0], [0.5, 1.5]], ((1, 1), "binary_cross_entropy targets must be in [0, 1], but found 1.5")),
+        ("binary_cross_entropy", [[-0.0, 1.0]], None),
+        ("cross_entropy", [[0.5, 0.5], [-0.1, 1.1]], ((1, 0), "cross_entropy targets are class probabilities in [0, 1], but found -0.1")),
+        (
+            "cross_entropy",
+            [[0.5, 0.5], [0.3, 0.6]],
+            ((1,), "each cross_entropy target row must sum to 1 (within 1e-06), but row 1 sums to 0.8999999999999999"),
+        ),
+        ("cross_entropy", [[0.5, 0.5000005]], None),  # within the tolerance
+        ("mse", [[-1e300, 7.0]], None),
+    ],
+)
+def test_each_loss_says_which_targets_it_refuses(name, rows, problem):
+    found = LOSSES[name].target_problem(rows)
+    assert (found if found is None else (found.loc, found.message)) == problem
+    # A large body's targets arrive as a float64 array: the same check, the same place.
+    found = LOSSES[name].target_problem(np.array(rows))
+    assert (found if found is None else found.loc) == (problem if problem is None else problem[0])
+
+
+def test_what_mean_divides_by_is_the_losses_to_say(rng):
+    x, y, indices, w = ce_case(rng, True, True)
+    weighted = LOSSES["cross_entropy"].bind(class_weights=w, index_targets=True)
+    assert LOSSES["mse"].mean_over() == LOSSES["binary_cross_entropy"].mean_over() == "output elements"
+    assert LOSSES["cross_entropy"].mean_over() == LOSSES["cross_entropy"].bind(class_weights=w).mean_over() == "samples"
+    assert weighted.mean_over() == "the weights of the samples' target classes, summed"
+    assert isinstance(weighted.count(y, "mean"), float) and isinstance(LOSSES["cross_entropy"].count(y, "mean"), int)

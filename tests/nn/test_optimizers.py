@@ -1,9 +1,11 @@
 """Hand-worked torch.optim rules, chosen so that each classic mistake changes the numbers."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
-from app.nn.optimizers import SGD, Adam
+from app.nn.optimizers import BOUNDS, OPTIMIZERS, SGD, Adam, HyperParameterError
 
 
 def run(opt, params, grads, trainable=None):
@@ -131,3 +133,38 @@ def test_update_into_another_buffer_leaves_the_parameters_alone(opt, rng):
     opt.update(params, grad, opt.init(6), out)
     np.testing.assert_array_equal(out, in_place)
     np.testing.assert_array_equal(params, before)
+
+
+# -- each optimizer is one class: its hyper-parameters, its checks, its wire name -----------------
+
+
+def test_the_table_files_each_optimizer_under_its_wire_name():
+    assert dict(OPTIMIZERS) == {"sgd": SGD, "adam": Adam}
+    for name, optimizer in OPTIMIZERS.items():
+        assert optimizer.name == name
+        for f in dataclasses.fields(optimizer):
+            assert f.metadata["description"], f"{name}.{f.name} has no description"
+            assert set(f.metadata) <= {"description", "required", *BOUNDS}
+
+
+def test_nesterov_without_momentum_is_refused_as_torch_does():
+    with pytest.raises(HyperParameterError) as e:
+        SGD(0.1, nesterov=True)
+    assert (e.value.field, e.value.kind, e.value.message) == (
+        "nesterov",
+        "nesterov_momentum",
+        "nesterov needs momentum > 0, but momentum is 0.0",
+    )
+    assert e.value.kind in SGD.error_kinds
+    assert SGD(0.1, momentum=0.5, nesterov=True).nesterov
+
+
+@pytest.mark.parametrize("opt", [SGD(0.3, momentum=0.9), Adam(0.1)], ids=["sgd", "adam"])
+def test_a_state_copy_shares_no_buffer(opt):
+    state = opt.init(3)
+    copy = state.copy()
+    assert type(copy) is type(state) and copy.step == state.step
+    for f in dataclasses.fields(state):
+        value = getattr(state, f.name)
+        if isinstance(value, np.ndarray):
+            assert getattr(copy, f.name) is not value and not np.shares_memory(getattr(copy, f.name), value)
