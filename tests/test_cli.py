@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from tests.api.test_live_server import running_server
-from tests.conftest import SEED_LOSSES, SEED_W11
+from tests.support.live_server import free_port, running_server
+from tests.support.seed_trace import SEED_LOSSES, SEED_W11
 
 # Live servers, subprocesses or a browser: left out by `pytest -m "not slow"`.
 pytestmark = pytest.mark.slow
@@ -81,8 +81,6 @@ def test_errors_exit_1_with_the_contract_message():
 
 
 def test_a_server_that_is_not_there_is_named_with_what_to_do(seed_file):
-    from tests.api.test_live_server import free_port
-
     url = f"http://127.0.0.1:{free_port()}"
     out = cli("train", str(seed_file), "--url", url)
     assert out.returncode == 1

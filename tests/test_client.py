@@ -16,8 +16,8 @@ from app.client import AsyncBackpropClient, BackpropClient, LimitExceeded, NotFo
 from app.config import Settings
 from app.main import create_app
 from app.schemas.responses import GradientsResponse, TraceEntry, TrainResponse, TrainSummary
-from tests.api.test_live_server import free_port, running_server
-from tests.conftest import SEED_LOSSES, SEED_W11
+from tests.support.live_server import free_port, running_server
+from tests.support.seed_trace import SEED_LOSSES, SEED_W11
 
 LOSS_FIELDS = ("network", "inputs", "targets", "loss", "reduction")
 

@@ -11,9 +11,9 @@ import pytest
 from openapi_spec_validator import validate
 from openapi_spec_validator.readers import read_from_filename
 
-from app.export_openapi import SPEC_PATH
-from tests.api.test_live_server import running_server
-from tests.conftest import SEED_LOSSES, SEED_W11
+from scripts.export_openapi import SPEC_PATH
+from tests.support.live_server import running_server
+from tests.support.seed_trace import SEED_LOSSES, SEED_W11
 
 # Live servers, subprocesses or a browser: left out by `pytest -m "not slow"`.
 pytestmark = pytest.mark.slow

@@ -35,7 +35,7 @@ def test_readme_documents_every_setting():
 
 @pytest.mark.slow
 def test_readme_python_example_runs(tmp_path, capsys):
-    from tests.api.test_live_server import running_server
+    from tests.support.live_server import running_server
 
     block = re.search(r"## Use from Python.*?```python\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S).group(1)
     with running_server(tmp_path / "server.log") as (url, _):

@@ -24,8 +24,8 @@ import httpx
 import pytest
 
 from app.config import Settings
-from tests.api.test_live_server import running_server as live_server
-from tests.api.test_live_server import worker_pids
+from tests.support.live_server import running_server as live_server
+from tests.support.live_server import worker_pids
 
 # Live servers, subprocesses or a browser: left out by `pytest -m "not slow"`.
 pytestmark = pytest.mark.slow

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from app.api.admission import Admission, Overloaded
-from tests.api.test_live_server import running_server
+from tests.support.live_server import running_server
 
 # Seed-network trainings of about this many iterations take about a second here (~12 us each).
 ONE_SECOND = 80_000

@@ -1,12 +1,15 @@
-"""/v1/forward, /v1/loss, /v1/gradients and /v1/train on the seed and on random networks."""
+"""/v1/forward, /v1/loss, /v1/gradients and /v1/train on the seed and on random networks; their answers match their models."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from app.nn.network import Layout, evaluate
-from tests.conftest import SEED_LOSSES, SEED_OUTPUTS, SEED_W11, random_layers, random_targets
+from app.nn.layout import Layout
+from app.nn.network import evaluate
+from app.schemas.responses import ForwardResponse, GradientsResponse, LossResponse, TrainResponse
+from tests.support.random_networks import random_layers, random_targets
+from tests.support.seed_trace import SEED_LOSSES, SEED_OUTPUTS, SEED_W11
 
 
 def network_json(layers):
@@ -159,3 +162,16 @@ def test_train_initial_overflow_is_a_422(client, seed_body):
     r = client.post("/v1/train", json=seed_body)
     assert r.status_code == 422
     assert r.json()["detail"][0]["loc"][:3] == ["body", "network", "layers"]
+
+
+@pytest.mark.parametrize(
+    "path, model",
+    [("/v1/forward", ForwardResponse), ("/v1/loss", LossResponse), ("/v1/gradients", GradientsResponse), ("/v1/train", TrainResponse)],
+)
+def test_responses_match_their_models(client, seed_body, path, model):
+    fields = {"/v1/forward": ("network", "inputs"), "/v1/train": tuple(seed_body)}.get(
+        path, ("network", "inputs", "targets", "loss", "reduction")
+    )
+    r = client.post(path, json={k: seed_body[k] for k in fields})
+    assert r.status_code == 200
+    model.model_validate(r.json())

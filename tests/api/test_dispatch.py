@@ -12,9 +12,9 @@ from fastapi.testclient import TestClient
 
 import app.main
 from app.api.dispatch import ComputeDispatch
-from app.api.examples import example_body
 from app.api.routes import gradients as gradients_route
 from app.config import Settings
+from app.examples import example_body
 from app.main import create_app
 
 NDJSON = {"Accept": "application/x-ndjson"}

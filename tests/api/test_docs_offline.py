@@ -14,7 +14,6 @@ import fnmatch
 import hashlib
 import os
 import re
-import shutil
 import tomllib
 from collections.abc import Iterator
 from html.parser import HTMLParser
@@ -27,8 +26,9 @@ from fastapi.testclient import TestClient
 from app.api.routes.docs import ASSETS, REDOC, REDOC_LOGO, SWAGGER_UI
 from app.config import Settings
 from app.main import create_app
-from tests.api.test_live_server import running_server
-from tests.conftest import SEED_LOSSES
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.support.live_server import running_server
+from tests.support.seed_trace import SEED_LOSSES
 
 ROOT = Path(__file__).resolve().parents[2]
 VENDOR = ROOT / "app/api/static/vendor"
@@ -196,15 +196,12 @@ def test_vendored_files_are_those_readme_lists():
 
 # --- In headless Chromium ---------------------------------------------------------------
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 browser_only = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
 
 
 @pytest.fixture(scope="module")
 def browser_and_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[object, str]]:
     sync_api = pytest.importorskip("playwright.sync_api")
-    from tests.api.test_playground_browser import CHROMIUM_ARGS
-
     log = tmp_path_factory.mktemp("docs-server") / "server.log"
     with running_server(log) as (url, _), sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)

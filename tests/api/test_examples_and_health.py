@@ -1,6 +1,6 @@
 import pytest
 
-from app.api.examples import ENDPOINTS, EXAMPLES
+from app.examples import ENDPOINTS, EXAMPLES
 from app.schemas.requests import TrainRequest
 
 

@@ -18,10 +18,10 @@ import pytest
 from pydantic import ValidationError
 
 from app.api import body, large_body
-from app.api.errors import error_entries
-from app.api.examples import example_body
+from app.examples import example_body
 from app.schemas import requests as R
-from tests.api.test_live_server import running_server
+from app.schemas.error_entries import error_entries
+from tests.support.live_server import running_server
 
 ROOT = Path(__file__).resolve().parents[2]
 JSON = {"content-type": "application/json"}

@@ -2,63 +2,20 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import SEED_LOSSES
+from tests.support.live_server import running_server, worker_pids
+from tests.support.seed_trace import SEED_LOSSES
 
 # Live servers, subprocesses or a browser: left out by `pytest -m "not slow"`.
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def running_server(
-    log_path: Path, workers: int = 1, settings: dict[str, str] | None = None, command: list[str] | None = None
-) -> Iterator[tuple[str, subprocess.Popen]]:
-    """`backprop-api serve --workers N` on a free loopback port with ``settings`` in its environment
-    (or ``command``, another way of starting it), until it answers /healthz; stopped afterwards."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("PROMETHEUS_MULTIPROC_DIR", "BACKPROP_WORKERS")}
-    env["BACKPROP_PORT"] = str(port)
-    env.update(settings or {})
-    cmd = command or [sys.executable, "-m", "app.cli", "serve", "--workers", str(workers)]
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            for _ in range(400):
-                with contextlib.suppress(httpx.TransportError):
-                    if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                        break
-                time.sleep(0.05)
-            else:
-                pytest.fail("the server did not start: " + log_path.read_text())
-            yield url, proc
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
 
 
 @pytest.fixture(scope="module")
@@ -108,16 +65,6 @@ def test_logs_are_json_lines_with_request_ids(tmp_path):
     access = [l for l in lines if l["logger"] == "backprop.access"]
     assert any(l["request_id"] == "live-check-1" and l["status"] == 200 for l in access)
     assert all({"time", "level", "message"} <= set(l) for l in lines)
-
-
-def worker_pids(parent: int) -> set[int]:
-    children = set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, IndexError):
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            if int(fields[1]) == parent:
-                children.add(int(stat.parent.name))
-    return children
 
 
 def test_several_workers_serve_and_metrics_add_up(tmp_path, seed_loss_body):

@@ -8,7 +8,7 @@ import time
 import httpx
 import pytest
 
-from tests.api.test_live_server import running_server
+from tests.support.live_server import running_server
 
 # Live servers, subprocesses or a browser: left out by `pytest -m "not slow"`.
 pytestmark = pytest.mark.slow

@@ -2,12 +2,12 @@
 
 import json
 
-from app.export_openapi import SPEC_PATH, render_spec
+from scripts.export_openapi import SPEC_PATH, render_spec
 
 
 def test_committed_spec_matches_the_app():
     committed = SPEC_PATH.read_text(encoding="utf-8")
-    assert committed == render_spec(), "openapi/openapi.json is stale: run `python -m app.export_openapi`"
+    assert committed == render_spec(), "openapi/openapi.json is stale: run `python scripts/export_openapi.py`"
 
 
 def test_operation_ids_are_stable():

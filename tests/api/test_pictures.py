@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from app.export_pictures import DOCS, render_pictures
+from scripts.export_pictures import DOCS, render_pictures
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -84,4 +84,4 @@ def test_train_plot_of_a_divergence(client, diverging_body):
 
 def test_readme_pictures_are_current():
     for name, svg in render_pictures().items():
-        assert (DOCS / name).read_text(encoding="utf-8") == svg + "\n", f"docs/{name} is stale: run `python -m app.export_pictures`"
+        assert (DOCS / name).read_text(encoding="utf-8") == svg + "\n", f"docs/{name} is stale: run `python scripts/export_pictures.py`"

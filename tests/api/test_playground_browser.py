@@ -6,29 +6,16 @@ Skips where Chromium or Playwright is absent; CI installs both (.ci/run).
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.api.test_live_server import running_server
-from tests.conftest import SEED_LOSSES, SEED_OUTPUTS, SEED_W11
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.support.live_server import running_server
+from tests.support.seed_trace import SEED_LOSSES, SEED_OUTPUTS, SEED_W11
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 sync_api = pytest.importorskip("playwright.sync_api")
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")]
-
-# No network here: keep Chromium from trying to reach Google's hosts.
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def test_playground_runs_the_seed(tmp_path):

@@ -18,10 +18,14 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-import app.api.examples
 import app.api.routes.examples
+import app.examples
 import app.schemas.responses
-from app.api.examples import (
+from app.api.openapi import response_cases
+from app.api.routes.root import prefers_html, root_answer
+from app.client import AsyncBackpropClient, BackpropClient
+from app.config import Settings
+from app.examples import (
     DEFAULT_ENDPOINT,
     ENDPOINTS,
     EXAMPLES,
@@ -30,13 +34,9 @@ from app.api.examples import (
     example_body,
     example_json,
 )
-from app.api.openapi import response_cases
-from app.api.routes.root import prefers_html, root_answer
-from app.client import AsyncBackpropClient, BackpropClient
-from app.config import Settings
 from app.main import create_app
 from app.schemas.requests import TrainRequest
-from tests.conftest import SEED_LOSSES
+from tests.support.seed_trace import SEED_LOSSES
 
 FITS = [(name, endpoint) for name, example in EXAMPLES.items() for endpoint in example.endpoints]
 BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8"
@@ -114,7 +114,7 @@ def test_an_unknown_endpoint_is_a_422_naming_the_query(served):
 def test_an_example_that_does_not_fit_is_a_404_naming_the_query(served, monkeypatch):
     train_only = NamedExample("train_only", "Only a training.", SEED.body, {"train": "a training"})
     patched = MappingProxyType({**EXAMPLES, train_only.name: train_only})
-    monkeypatch.setattr(app.api.examples, "EXAMPLES", patched)
+    monkeypatch.setattr(app.examples, "EXAMPLES", patched)
     monkeypatch.setattr(app.api.routes.examples, "EXAMPLES", patched)
     assert served.get("/v1/examples/train_only").status_code == 200
     assert served.get("/v1/examples").json()["examples"][-1]["endpoints"] == ["train"]

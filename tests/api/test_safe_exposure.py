@@ -10,7 +10,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from app.observability import PARAMETERS_PROCESSED
-from tests.api.test_validation_errors import strict_json
+from tests.support.json_strict import strict_json
 
 COMPUTE_PATHS = ["/v1/forward", "/v1/loss", "/v1/gradients", "/v1/gradcheck", "/v1/explain", "/v1/train", "/v1/train/plot", "/v1/diagram"]
 

@@ -15,8 +15,8 @@ from schemathesis import GenerationMode
 from schemathesis.checks import positive_data_acceptance
 
 from app.config import Settings
-from app.export_openapi import SPEC_PATH
 from app.main import create_app
+from scripts.export_openapi import SPEC_PATH
 
 # Schemathesis takes most of the suite's time: left out by `pytest -m "not slow"`.
 pytestmark = pytest.mark.slow

@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from tests.support.json_strict import strict_json
+
 Body = dict[str, Any]
 
 
@@ -128,13 +130,6 @@ CASES += [
     ("inputs-empty-row", set_path(("inputs",), [[]]), ("inputs", 0), ["at least 1"]),
     ("extra-top-level", set_path(("debug",), True), ("debug",), ["not a field here", "the fields here"]),
 ]
-
-
-def strict_json(text: str) -> Any:
-    def reject(token: str) -> None:
-        raise AssertionError(f"error body carries {token}")
-
-    return json.loads(text, parse_constant=reject)
 
 
 @pytest.mark.parametrize("case_id, mutate, loc, words", CASES, ids=[c[0] for c in CASES])

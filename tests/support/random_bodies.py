@@ -1,8 +1,8 @@
 """Random valid request bodies (JSON-ready dicts) of every kind, drawn from a seeded generator.
 
 Ordinary numbers only: the response fuzzer (tests/api/test_response_fuzz.py) covers float64's edges.
-Every activation and loss appears, with the loss's required last activation, and for cross_entropy
-both kinds of targets and its options.
+Every activation and loss appears (from the engine's tables), with the loss's required last
+activation, targets it samples itself, and class indices and options where it takes them.
 """
 
 from __future__ import annotations
@@ -44,19 +44,14 @@ def loss_body(rng: np.random.Generator) -> dict[str, Any]:
     loss = _pick(rng, sorted(LOSSES))
     body = network_body(rng, LOSSES[loss].requires_activation)
     batch, n_out = len(body["inputs"]), len(body["network"]["layers"][-1]["weights"])
-    if loss == "binary_cross_entropy":
-        targets: Any = rng.uniform(0, 1, (batch, n_out)).tolist()
-    elif loss == "cross_entropy":
-        if rng.random() < 0.5:
-            targets = rng.integers(0, n_out, batch).tolist()
-        else:
-            targets = rng.dirichlet(np.ones(n_out), size=batch).tolist()
+    targets: Any = LOSSES[loss].sample_targets(rng, (batch, n_out)).tolist()
+    if LOSSES[loss].accepts_class_indices and rng.random() < 0.5:
+        targets = rng.integers(0, n_out, batch).tolist()
+    if LOSSES[loss].accepts_class_options:
         if rng.random() < 0.3:
             body["label_smoothing"] = float(rng.uniform(0, 0.5))
         if rng.random() < 0.3:
             body["class_weights"] = rng.uniform(0.1, 2, n_out).tolist()
-    else:
-        targets = rng.normal(0, 1, (batch, n_out)).tolist()
     body.update(targets=targets, loss=loss, reduction=_pick(rng, ["mean", "sum"]))
     return body
 
