@@ -22,8 +22,6 @@ from typing import Any, TextIO
 
 from app.config import get_settings
 
-LOSS_FIELDS = ("network", "inputs", "targets", "loss", "reduction", "label_smoothing", "class_weights")
-
 
 def main(argv: list[str] | None = None) -> int:
     settings = get_settings()
@@ -49,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         "--for",
         dest="endpoint",
         default="train",
-        # The keys of app.api.examples.ENDPOINTS (not imported here: numpy must load after serve sets its threads).
+        # The keys of app.examples.ENDPOINTS (not imported here: numpy must load after serve sets its threads).
         choices=("forward", "loss", "gradients", "gradcheck", "explain", "train", "train_plot", "diagram"),
         help="the endpoint to post the body to (default %(default)s)",
     )
@@ -138,17 +136,16 @@ class _Local:
     def _validated(self, model: Any, body: dict[str, Any]) -> Any:
         from pydantic import ValidationError
 
-        from app.api.body import request_error
-        from app.api.errors import error_entries
         from app.client import ValidationFailed, jsonable
+        from app.schemas.error_entries import body_errors, error_entries
         from app.schemas.responses import ErrorEntry
 
         try:
             return model.model_validate_json(json.dumps(jsonable(body)))
         except ValidationError as exc:
             # The server's own error entries, so --local says exactly what the service says.
-            said = request_error(exc.errors(include_url=False), model)
-            entries = error_entries(said.errors(), said.more_errors, said.more_at_least)  # type: ignore[attr-defined]
+            said = body_errors(exc.errors(include_url=False), model)
+            entries = error_entries(said.shown, said.more, said.at_least)
             detail = [ErrorEntry.model_validate(e) for e in entries]
             raise ValidationFailed(422, detail, str(exc)) from None
 
@@ -176,24 +173,24 @@ class _Local:
 
     def _computed(self, fn: Any, req: Any) -> Any:
         """``fn(req, settings)``, its limit and overflow errors as the service answers them."""
-        from app.api.errors import non_finite_entry
         from app.client import LimitExceeded, ValidationFailed
         from app.nn.errors import NonFiniteError
+        from app.schemas.error_entries import limit_entry, non_finite_entry
         from app.schemas.responses import ErrorEntry
-        from app.service.limits import LimitExceeded as OverLimit
+        from app.service.limits import OverLimit
 
         try:
             return fn(req, self.settings)
         except OverLimit as exc:
-            entry = ErrorEntry(loc=["body", *exc.loc], msg=exc.message, type="limit_exceeded")
+            entry = ErrorEntry.model_validate(limit_entry(exc.loc, exc.message))
             raise LimitExceeded(413, [entry], exc.message) from None
         except NonFiniteError as exc:
             entry = ErrorEntry.model_validate(non_finite_entry(exc))
             raise ValidationFailed(422, [entry], entry.msg) from None
 
     def example(self, name: str, endpoint: str = "train") -> dict[str, Any]:
-        from app.api.examples import ExampleNotFound, example_body, find_example
         from app.client import NotFound
+        from app.examples import ExampleNotFound, example_body, find_example
 
         try:
             find_example(name, endpoint)
@@ -217,7 +214,9 @@ def _example(args: argparse.Namespace) -> int:
 
 def _gradients(args: argparse.Namespace) -> int:
     body = _read(args.file)
-    result = _connect(args).send("gradients", {k: body[k] for k in LOSS_FIELDS if k in body})
+    from app.schemas.requests import LossRequest
+
+    result = _connect(args).send("gradients", {k: body[k] for k in LossRequest.model_fields if k in body})
     if args.json:
         print(result.model_dump_json(indent=2))
         return 0

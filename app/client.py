@@ -26,12 +26,14 @@ import json
 import math
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, cast
 
 import httpx
 import numpy as np
 from pydantic import BaseModel
 
+from app.schemas.media_types import NDJSON
+from app.schemas.requests import LossRequest, TrainRequest
 from app.schemas.responses import (
     ErrorEntry,
     ExampleList,
@@ -46,8 +48,8 @@ from app.schemas.responses import (
 )
 
 M = TypeVar("M", bound=BaseModel)
+R = TypeVar("R")
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
-NDJSON = "application/x-ndjson"
 DEFAULT_URL = "http://127.0.0.1:8000"
 
 
@@ -117,19 +119,20 @@ LossName = Literal["binary_cross_entropy", "cross_entropy", "mse"]
 Reduction = Literal["mean", "sum"]
 
 # Each endpoint's path and answer model (None: the text of an SVG document), for ``send``.
-ENDPOINTS: dict[str, tuple[str, type[BaseModel] | None]] = {
+# Each endpoint's path and what it answers: a response model, or str (an SVG picture).
+ENDPOINTS: dict[str, tuple[str, type[Any]]] = {
     "forward": ("/v1/forward", ForwardResponse),
     "loss": ("/v1/loss", LossResponse),
     "gradients": ("/v1/gradients", GradientsResponse),
     "gradcheck": ("/v1/gradcheck", GradcheckResponse),
     "explain": ("/v1/explain", ExplainResponse),
     "train": ("/v1/train", TrainResponse),
-    "train_plot": ("/v1/train/plot", None),
-    "diagram": ("/v1/diagram", None),
+    "train_plot": ("/v1/train/plot", str),
+    "diagram": ("/v1/diagram", str),
 }
 
-_LOSS_FIELDS = ("network", "inputs", "targets", "loss", "reduction", "label_smoothing", "class_weights")
-_TRAIN_FIELDS = (*_LOSS_FIELDS, "optimizer", "iterations", "record_every", "record", "trainable")
+_LOSS_FIELDS = tuple(LossRequest.model_fields)
+_TRAIN_FIELDS = tuple(TrainRequest.model_fields)
 
 
 def _loss_fields(arguments: Mapping[str, Any]) -> dict[str, Any]:
@@ -157,12 +160,19 @@ def _error(response: httpx.Response) -> ServiceError:
     return kind(response.status_code, detail, response.text)
 
 
-def _parse(response: httpx.Response, model: type[M] | None) -> Any:
+def _parse(response: httpx.Response, model: type[R]) -> R:
+    """The answer as ``model``: a response model, ``str`` (an SVG picture) or ``dict`` (any JSON object)."""
     if response.status_code >= 400:
         raise _error(response)
-    if model is None:
-        return response.text if response.headers.get("content-type", "").startswith("image/") else response.json()
-    return model.model_validate_json(response.content)
+    if model is str:
+        return cast(R, response.text)
+    if model is dict:
+        answer = response.json()
+        if not isinstance(answer, dict):
+            raise ServiceError(response.status_code, [], f"expected a JSON object, got {type(answer).__name__}")
+        return cast(R, answer)
+    assert issubclass(model, BaseModel), model
+    return cast(R, model.model_validate_json(response.content))
 
 
 def stream_item(line: str) -> TraceEntry | TrainSummary:
@@ -261,7 +271,7 @@ class BackpropClient:
                 time.sleep(self._options.delay(attempt, response))
         raise self._options.gave_up(method, path, failure, answered)
 
-    def _post(self, path: str, body: dict[str, Any], model: type[M] | None) -> Any:
+    def _post(self, path: str, body: dict[str, Any], model: type[R]) -> R:
         return _parse(self._send("POST", path, body), model)
 
     def send(self, endpoint: str, body: Mapping[str, Any], *, stream: bool = False) -> Any:
@@ -354,7 +364,7 @@ class BackpropClient:
         """The network drawn as an SVG document; labelled with activations given ``inputs``, and
         with gradients given ``targets`` and ``loss`` too."""
         fields = {"network": network, "inputs": inputs, "targets": targets, "loss": loss, "reduction": reduction}
-        return self._post("/v1/diagram", _fields(**fields), None)
+        return self._post("/v1/diagram", _fields(**fields), str)
 
     def train_plot(
         self,
@@ -373,7 +383,7 @@ class BackpropClient:
         trainable: Sequence[Mapping[str, Any] | None] | None = None,
     ) -> str:
         """As ``train``: the loss curve of the recorded iterations, an SVG document."""
-        return self._post("/v1/train/plot", _fields(**_train_fields(locals())), None)
+        return self._post("/v1/train/plot", _fields(**_train_fields(locals())), str)
 
     def train(
         self,
@@ -421,10 +431,10 @@ class BackpropClient:
         from urllib.parse import quote, urlencode
 
         query = "" if endpoint == "train" else "?" + urlencode({"for": endpoint})
-        return _parse(self._send("GET", f"/v1/examples/{quote(name, safe='')}{query}"), None)
+        return _parse(self._send("GET", f"/v1/examples/{quote(name, safe='')}{query}"), dict)
 
     def health(self) -> dict[str, Any]:
-        return _parse(self._send("GET", "/healthz"), None)
+        return _parse(self._send("GET", "/healthz"), dict)
 
 
 class AsyncBackpropClient:
@@ -471,7 +481,7 @@ class AsyncBackpropClient:
                 await asyncio.sleep(self._options.delay(attempt, response))
         raise self._options.gave_up(method, path, failure, answered)
 
-    async def _post(self, path: str, body: dict[str, Any], model: type[M] | None) -> Any:
+    async def _post(self, path: str, body: dict[str, Any], model: type[R]) -> R:
         return _parse(await self._send("POST", path, body), model)
 
     async def send(self, endpoint: str, body: Mapping[str, Any], *, stream: bool = False) -> Any:
@@ -558,7 +568,7 @@ class AsyncBackpropClient:
     ) -> str:
         """As BackpropClient.diagram."""
         fields = {"network": network, "inputs": inputs, "targets": targets, "loss": loss, "reduction": reduction}
-        return await self._post("/v1/diagram", _fields(**fields), None)
+        return await self._post("/v1/diagram", _fields(**fields), str)
 
     async def train_plot(
         self,
@@ -577,7 +587,7 @@ class AsyncBackpropClient:
         trainable: Sequence[Mapping[str, Any] | None] | None = None,
     ) -> str:
         """As BackpropClient.train_plot."""
-        return await self._post("/v1/train/plot", _fields(**_train_fields(locals())), None)
+        return await self._post("/v1/train/plot", _fields(**_train_fields(locals())), str)
 
     async def train(
         self,
@@ -621,7 +631,7 @@ class AsyncBackpropClient:
         from urllib.parse import quote, urlencode
 
         query = "" if endpoint == "train" else "?" + urlencode({"for": endpoint})
-        return _parse(await self._send("GET", f"/v1/examples/{quote(name, safe='')}{query}"), None)
+        return _parse(await self._send("GET", f"/v1/examples/{quote(name, safe='')}{query}"), dict)
 
     async def health(self) -> dict[str, Any]:
-        return _parse(await self._send("GET", "/healthz"), None)
+        return _parse(await self._send("GET", "/healthz"), dict)

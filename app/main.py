@@ -5,18 +5,18 @@ from __future__ import annotations
 import sys
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 
 from app import __version__
+from app.api import routes
 from app.api.admission import Admission
 from app.api.body_limit import BodySizeLimit
 from app.api.dispatch import ComputeDispatch, post_routes
 from app.api.errors import install_error_handlers
 from app.api.openapi import install_openapi
 from app.api.request_context import RequestContext
-from app.api.routes import diagram, docs, examples, explain, forward, gradcheck, gradients, health, loss, metrics, playground, root, train
 from app.config import Settings, get_settings
 from app.observability import lean_log_records
-from app.schemas.requests import DiagramRequest, ExplainRequest, ForwardRequest, GradcheckRequest, LossRequest, TrainRequest
 
 DESCRIPTION = """\
 Backpropagation for fully connected networks, over HTTP: send weights, inputs and
@@ -44,17 +44,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.admission = Admission(settings.max_inflight_work, settings.max_inflight_memory)
-    compute_routers = [module.router for module in (forward, loss, gradients, gradcheck, explain, train, diagram)]
-    for router in (*compute_routers, examples.router, health.router, metrics.router, playground.router, docs.router, root.router):
+    for router in (*routes.COMPUTE, *routes.OTHERS):
         app.include_router(router)
     install_error_handlers(app)
-    install_openapi(app, [ForwardRequest, LossRequest, GradcheckRequest, ExplainRequest, TrainRequest, DiagramRequest])
+    install_openapi(app)
     # The last added runs first: every request gets its id, log line and metrics, even a 413;
     # compute requests are dispatched once their body is within the limit.
-    routes = post_routes(route for router in compute_routers for route in router.routes)
-    app.add_middleware(ComputeDispatch, routes=routes, handlers=app.exception_handlers)
+    compute = post_routes(route for router in routes.COMPUTE for route in router.routes if isinstance(route, APIRoute))
+    app.add_middleware(ComputeDispatch, routes=compute, handlers=app.exception_handlers)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, admission=app.state.admission)
-    app.add_middleware(RequestContext, post_routes=routes.keys())
+    app.add_middleware(RequestContext, post_routes=compute.keys())
     return app
 
 

@@ -43,7 +43,8 @@ def metrics_payload() -> tuple[bytes, str]:
     """The Prometheus exposition of this process, or of all workers in multiprocess mode."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+        # prometheus_client leaves MultiProcessCollector.__init__ unannotated (it is typed otherwise).
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(), CONTENT_TYPE_LATEST
 
@@ -91,7 +92,7 @@ def lean_log_records() -> None:
     """Skip what every log record would otherwise look up and our JSON lines never print
     (caller's file and line, thread, process, task): the logging HOWTO's "Optimization" knobs,
     about a third of the cost of an access line."""
-    logging._srcfile = None  # type: ignore[attr-defined]
+    logging._srcfile = None
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False

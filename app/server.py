@@ -33,6 +33,7 @@ that is not due) and the bodies in progress.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections import Counter
@@ -107,8 +108,9 @@ class _Guard:
         self.body_min_rate = settings.body_min_rate
         self.max_header_bytes = settings.max_header_bytes
         self.max_connections = settings.max_connections
-        # Connections waiting for a request's headers, oldest first (a dict keeps order).
-        self.waiting: dict[GuardedHttpToolsProtocol, None] = {}
+        # Connections waiting for a request's headers, oldest first (a dict keeps order), with
+        # the time each began to wait.
+        self.waiting: dict[GuardedHttpToolsProtocol, float] = {}
         self.closed: Counter[str] = Counter()
         self.last_report = self.loop.time()
         self.period = max(0.05, min(1.0, self.header_timeout / 4, self.body_timeout / 4))
@@ -165,8 +167,8 @@ class _Guard:
         try:
             now = self.loop.time()
             due = []
-            for protocol in self.waiting:  # oldest first: stop at the first not yet due
-                if protocol.wait_since + self.header_timeout > now:
+            for protocol, since in self.waiting.items():  # oldest first: stop at the first not yet due
+                if since + self.header_timeout > now:
                     break
                 due.append(protocol)
             for protocol in due:
@@ -198,7 +200,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         config: Config,
         server_state: ServerState,
         app_state: dict[str, Any],
-        _loop: Any = None,
+        _loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
         guard = getattr(server_state, "backprop_guard", None)
@@ -216,7 +218,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     # Connection lifecycle
 
-    def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+    def connection_made(self, transport: Any) -> None:
         if len(self.connections) >= self.guard.max_connections:
             self.guard.make_room()
         super().connection_made(transport)
@@ -231,7 +233,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         waiting.pop(self, None)
         self.wait_since = self.loop.time()
         self.wait_from = self.received
-        waiting[self] = None
+        waiting[self] = self.wait_since
 
     def _stop_waiting(self) -> None:
         if self.wait_since is not None:

@@ -337,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default="", help="comma-separated row names: " + ", ".join(ROWS))
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
-    from app.api.examples import example_body
+    from app.examples import example_body
 
     SEED = example_body("seed")
     names = [n for n in args.only.split(",") if n] or list(ROWS)

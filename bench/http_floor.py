@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from app.api.examples import example_body  # noqa: E402
+from app.examples import example_body  # noqa: E402
 from bench.server import serve  # noqa: E402
 
 SEED = {k: example_body("seed")[k] for k in ("network", "inputs", "targets", "loss", "reduction")}

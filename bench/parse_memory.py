@@ -99,9 +99,10 @@ BODIES = {
 CHILD = r"""
 import json, re, resource, sys, threading, time
 raw = open(sys.argv[1], "rb").read()
-from app.api import body as B, errors as E
+from app.api import body as B
+from app.schemas import error_entries as E
 from app.schemas import requests as R
-from app.service.limits import LimitExceeded
+from app.service.limits import OverLimit
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 model = getattr(R, sys.argv[2])
@@ -144,7 +145,7 @@ try:
 except RequestValidationError as exc:
     entries = E.error_entries(exc.errors(), getattr(exc, "more_errors", 0), getattr(exc, "more_at_least", False))
     answer = f"422: {len(entries)} entries, last: {entries[-1]['msg'][:70]}"
-except LimitExceeded as exc:
+except OverLimit as exc:
     answer = f"413: {exc.message[:90]}"
 seconds = time.perf_counter() - t
 done.set()

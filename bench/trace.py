@@ -21,7 +21,7 @@ import httpx  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from app.api.examples import example_body  # noqa: E402
+from app.examples import example_body  # noqa: E402
 from app.nn.network import Layer  # noqa: E402
 from app.nn.optimizers import SGD  # noqa: E402
 from app.nn.training import train  # noqa: E402

@@ -1,4 +1,4 @@
-"""Write the app's OpenAPI spec to ``openapi/openapi.json``: ``python -m app.export_openapi``."""
+"""Write the app's OpenAPI spec to ``openapi/openapi.json``: ``python scripts/export_openapi.py``."""
 
 from __future__ import annotations
 

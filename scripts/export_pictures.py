@@ -1,4 +1,4 @@
-"""Write the README's pictures, drawn by the service itself: ``python -m app.export_pictures``."""
+"""Write the README's pictures, drawn by the service itself: ``python scripts/export_pictures.py``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from app.api.examples import LOSS_FIELDS, example_body
+from app.examples import LOSS_FIELDS, example_body
 from app.main import create_app
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"

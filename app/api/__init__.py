@@ -1,1 +1,1 @@
-"""The HTTP layer: routers, error mapping, dependencies and the named examples."""
+"""The HTTP layer: reading and limiting bodies, admission, dispatch, error mapping, the OpenAPI spec and one router per resource (routes/)."""

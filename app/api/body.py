@@ -15,6 +15,7 @@ a tenth of a whole seed /v1/gradients request.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
 import anyio.to_thread
@@ -22,11 +23,10 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
-from app.api.errors import MAX_REPORTED_ERRORS
 from app.api.http_errors import UnsupportedMediaType
 from app.api.large_body import Invalid, StructureTooLarge, validate_large
-from app.schemas.error_hints import readable
-from app.service.limits import LimitExceeded
+from app.schemas.error_entries import body_errors
+from app.service.limits import OverLimit
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -74,7 +74,7 @@ def parse_large_body(raw: bytes, model: type[M], max_layers: int) -> M:
     except Invalid as exc:
         raise request_error(exc.errors, model, exc.more, exc.at_least) from None
     except StructureTooLarge as exc:
-        raise LimitExceeded(
+        raise OverLimit(
             (),
             f"the number of {exc.what} in the body",
             exc.found,
@@ -83,15 +83,12 @@ def parse_large_body(raw: bytes, model: type[M], max_layers: int) -> M:
         ) from None
 
 
-def request_error(errors: list[dict[str, Any]], model: type[BaseModel], more: int = 0, at_least: bool = False) -> RequestValidationError:
+def request_error(errors: Sequence[Any], model: type[BaseModel], more: int = 0, at_least: bool = False) -> RequestValidationError:
     """The first MAX_REPORTED_ERRORS of pydantic's ``errors`` for a ``model`` body, said as a client can
     act on them (app.schemas.error_hints) and located under ``body``, the count of the rest (and of
     ``more``, never built) attached for app.api.errors."""
-    # A flat array where rows belong is one error however many numbers it has: read past the cap.
-    considered = errors[: 2 * MAX_REPORTED_ERRORS]
-    said = readable(considered, model)
-    shown = said[:MAX_REPORTED_ERRORS]
-    exc = RequestValidationError([{**error, "loc": ("body", *error["loc"])} for error in shown])
-    exc.more_errors = len(said) - len(shown) + len(errors) - len(considered) + more  # type: ignore[attr-defined]
-    exc.more_at_least = at_least  # type: ignore[attr-defined]
+    said = body_errors(errors, model, more, at_least)
+    exc = RequestValidationError(said.shown)
+    exc.more_errors = said.more  # type: ignore[attr-defined]
+    exc.more_at_least = said.at_least  # type: ignore[attr-defined]
     return exc

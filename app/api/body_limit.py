@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import TypedDict
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -15,6 +16,14 @@ from app.api.memory_release import mark_large
 # ADMITTED_BODY_BYTES reserve that much of the worker's in-flight memory before they are read.
 PARSE_MEMORY_FACTOR = 20
 ADMITTED_BODY_BYTES = 1024 * 1024
+
+
+class _ErrorEntry(TypedDict):
+    """One entry of the API's error ``detail``."""
+
+    loc: list[str]
+    msg: str
+    type: str
 
 
 class BodySizeLimit:
@@ -88,7 +97,7 @@ class BodySizeLimit:
         return None if self.admission is None else self.admission.admit(0, body_bytes * PARSE_MEMORY_FACTOR)
 
     async def _reject(self, send: Send, found: str) -> None:
-        detail = [
+        detail: list[_ErrorEntry] = [
             {
                 "loc": ["body"],
                 "msg": f"the request body is {found}, over the limit of {self.max_bytes:,} bytes; "
@@ -99,7 +108,7 @@ class BodySizeLimit:
         await _send_json(send, 413, detail)
 
 
-async def _send_json(send: Send, status: int, detail: list[dict[str, object]], headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
+async def _send_json(send: Send, status: int, detail: list[_ErrorEntry], headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
     payload = json.dumps({"detail": detail}).encode()
     await send(
         {

@@ -12,28 +12,28 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import anyio
 import anyio.to_thread
 from fastapi import Request, Response
-from pydantic import BaseModel
 from starlette.types import Receive, Scope, Send
 
 from app.api.admission import SCOPE_KEY as ADMITTED_BODY_KEY
 from app.api.admission import Admission, Ticket
 from app.api.body import read_body
-from app.api.json_response import JSONBody
 from app.api.memory_release import mark_large
 from app.api.metering import metered
+from app.api.response_bodies import JSONBody
 from app.config import Settings
 from app.nn.errors import Stopped
+from app.schemas.requests import ComputeRequest
 from app.service.limits import estimated_memory, estimated_work, passes
 from app.service.stop import stop_flag
 
 P = TypeVar("P")
 R = TypeVar("R")
-Req = TypeVar("Req", bound=BaseModel)
+Req = TypeVar("Req", bound=ComputeRequest)
 
 
 async def compute(
@@ -48,7 +48,7 @@ async def compute(
     settings: Settings = request.app.state.settings
     work = estimated_work(body, passes(body))
     if work <= settings.inline_work:
-        return _finish(fn, body, settings, finish)
+        return cast(R, _finish(fn, body, settings, finish))
     admission: Admission = request.app.state.admission
     memory = estimated_memory(body)
     mark_large(request.scope, memory)

@@ -17,6 +17,7 @@ unknown path) goes on to FastAPI unchanged, for its 404, 405 or redirect.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
@@ -24,12 +25,13 @@ from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-Handler = Callable[[Request, Exception], Awaitable[Response]]
+# As Starlette types its exception handlers (every one of ours is async).
+Handler = Callable[[Request, Any], Response | Awaitable[Response]]
 
 
 def post_routes(routes: Iterable[APIRoute]) -> dict[str, APIRoute]:
     """``routes`` that accept POST, by path."""
-    return {route.path: route for route in routes if "POST" in route.methods}
+    return {route.path: route for route in routes if route.methods is not None and "POST" in route.methods}
 
 
 class ComputeDispatch:
@@ -54,7 +56,8 @@ class ComputeDispatch:
             handler = self._handler(exc)
             if handler is None:
                 raise
-            response = await handler(request, exc)
+            answer = handler(request, exc)
+            response = await answer if inspect.isawaitable(answer) else answer
         await response(scope, receive, send)
 
     def _handler(self, exc: Exception) -> Handler | None:

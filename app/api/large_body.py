@@ -49,12 +49,14 @@ import math
 import secrets
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
 import annotated_types
 import numpy as np
 import pydantic_core
+from numpy.typing import NDArray
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -66,7 +68,7 @@ from pydantic import (
     create_model,
 )
 from pydantic.fields import FieldInfo
-from pydantic_core import InitErrorDetails
+from pydantic_core import ErrorDetails, InitErrorDetails
 
 from app.schemas.base import (
     FiniteFloat,
@@ -75,14 +77,13 @@ from app.schemas.base import (
     StrictInt,
     StrictModel,
 )
+from app.schemas.error_entries import MAX_REPORTED_ERRORS  # errors built per block (and reported in all)
 from app.schemas.number_arrays import WHITESPACE, Floats, parse_array
 
 M = TypeVar("M", bound=BaseModel)
 
 # Arrays shorter than this stay in the skeleton, for pydantic.
 MIN_BLOCK_BYTES = 32
-# Errors built per block (and reported in all); the answer's last entry counts the rest.
-MAX_REPORTED_ERRORS = 100
 # Per layer allowed in the limits: objects and keys, and values outside blocks (inline arrays
 # under MIN_BLOCK_BYTES, keys), with room to spare for a valid request's other fields.
 EVENTS_PER_LAYER, EVENTS_SPARE = 10, 1_000
@@ -115,7 +116,7 @@ class StructureTooLarge(Exception):
 class Invalid(Exception):
     """The body's errors: pydantic's (``errors``, locations relative to the body), ``more`` not built."""
 
-    def __init__(self, errors: list[dict[str, Any]], more: int = 0, at_least: bool = False) -> None:
+    def __init__(self, errors: list[ErrorDetails], more: int = 0, at_least: bool = False) -> None:
         self.errors, self.more, self.at_least = errors, more, at_least
         super().__init__(f"{len(errors)} errors, {more} more")
 
@@ -147,7 +148,7 @@ def validate_large(raw: bytes, model: type[M], max_layers: int) -> M:
             return _not_json(raw, scan.blocks, model)
     final = _assemble(raw, scan.blocks, lambda i, block: _replacement(raw, nonce, i, block, context))
     try:
-        return block_aware(model).model_validate_json(final, context=context)  # type: ignore[return-value]
+        return block_aware(model).model_validate_json(final, context=context)
     except ValidationError as exc:
         raise _invalid(exc, context) from None
 
@@ -160,7 +161,7 @@ class _Block:
     start: int
     end: int  # exclusive
     depth: int  # 1: an array of scalars; 2: an array of such arrays (and maybe scalars)
-    values: Floats | list[list[float]] | None = None  # when all finite numbers (see number_arrays)
+    values: NDArray[np.float64] | list[list[float]] | None = None  # when all finite numbers (see number_arrays)
     claimed: bool = False  # at a place that wants numbers of this depth
     path: tuple[str | int, ...] = ()
     kind: _Kind | None = None  # what an unclaimed block's elements should be (see _Walk)
@@ -303,7 +304,7 @@ def _opens_with_row(view: bytes, opening: int, first_row: int) -> bool:
     return not view[opening + 1 : first_row].strip(WHITESPACE)
 
 
-def _bracket_positions(view: bytes, lo: int, hi: int) -> np.ndarray | None:
+def _bracket_positions(view: bytes, lo: int, hi: int) -> NDArray[np.int64] | None:
     found: list[int] = []
     for char in (b"[", b"]"):
         pos = view.find(char, lo, hi)
@@ -316,7 +317,7 @@ def _bracket_positions(view: bytes, lo: int, hi: int) -> np.ndarray | None:
     return np.array(found, dtype=np.int64)
 
 
-def _arrays(view: bytes, positions: np.ndarray, is_open: np.ndarray) -> list[_Block]:
+def _arrays(view: bytes, positions: NDArray[np.int64], is_open: NDArray[np.bool_]) -> list[_Block]:
     """Rows (an opening bracket right before its closing one) and matrices (an opening bracket, a row
     first, rows only, its closing bracket), in order; rows inside a matrix are part of it. O(brackets),
     no sort."""
@@ -401,13 +402,16 @@ def _parse(raw: bytes, view: bytes, block: _Block) -> None:
     parts: list[Any] = []
     for lo, hi in _chunks(view, block):
         if block.depth == 2 and _long_row(view, lo, hi):
-            pieces = []
+            pieces: list[Floats] = []
+            whole = True
             for sub_lo, sub_hi in _chunks(view, _row_of(view, lo, hi)):
                 piece = parse_array(b"[" + raw[sub_lo:sub_hi] + b"]")
-                pieces.append(piece if piece is not None and piece.ndim == 1 else None)
-                if pieces[-1] is not None:
+                if isinstance(piece, Floats) and piece.ndim == 1:
+                    pieces.append(piece)
                     block.clean[sub_lo] = len(piece)
-            parts.append(None if any(p is None for p in pieces) else np.concatenate(pieces).reshape(1, -1))
+                else:
+                    whole = False
+            parts.append(np.concatenate(pieces).reshape(1, -1) if whole else None)
             continue
         values = parse_array(b"[" + raw[lo:hi] + b"]")
         if values is not None and (2 if isinstance(values, list) else values.ndim) == block.depth:
@@ -433,7 +437,7 @@ def _placeholder(nonce: str, i: int, depth: int) -> bytes:
     return b"[" * depth + f'"\\u0000{nonce}#{i}"'.encode() + b"]" * depth
 
 
-def _assemble(raw: bytes, blocks: list[_Block], replace: Any) -> bytes:
+def _assemble(raw: bytes, blocks: list[_Block], replace: Callable[[int, _Block], bytes]) -> bytes:
     parts, pos = [], 0
     for i, block in enumerate(blocks):
         parts.append(raw[pos : block.start])
@@ -575,7 +579,7 @@ class _Check:
     def __init__(self, kind: str, allowed: frozenset[Any] = frozenset()) -> None:
         self.kind, self.allowed = kind, allowed
 
-    def failing(self, items: list[Any]) -> np.ndarray:
+    def failing(self, items: list[Any]) -> NDArray[np.bool_]:
         """A boolean mask of the ``items`` that pydantic rejects."""
         n = len(items)
         if self.kind == _Check.NEVER:
@@ -586,9 +590,10 @@ class _Check:
         else:
             codes = np.fromiter(map(_TYPE_CODES.get, map(type, items), itertools.repeat(0)), dtype=np.int8, count=n)
         if self.kind == _Check.BOOL:
-            return codes != _BOOL
+            return np.not_equal(codes, _BOOL)
         if self.kind == _Check.INT:
-            return codes != _INT
+            return np.not_equal(codes, _INT)
+        bad: NDArray[np.bool_]
         if self.kind == _Check.LITERAL:
             bad = codes != _STR
             strings = ~bad
@@ -613,7 +618,7 @@ class _Check:
         return bad
 
 
-def _where(items: list[Any], mask: np.ndarray) -> typing.Iterator[Any]:
+def _where(items: list[Any], mask: NDArray[np.bool_]) -> typing.Iterator[Any]:
     return itertools.compress(items, mask.tolist())
 
 
@@ -671,6 +676,7 @@ _NUMBER_CHECK = _Check(_Check.NUMBER)
 def _analyze(raw: bytes, view: bytes, block: _Block) -> bool:
     """Count ``block``'s top-level elements and find its first failing ones (for what its place wants;
     claimed: finite numbers), reading it a chunk at a time; False when it is not valid JSON."""
+    check: _Check | None
     if block.claimed:
         check, rows, row_min = _NUMBER_CHECK, block.depth == 2, 1
     elif block.kind is not None and block.direct:
@@ -737,7 +743,7 @@ def _analyze_row(raw: bytes, view: bytes, block: _Block, top: int, lo: int, hi: 
         if elements is None:
             return False
         bad = np.flatnonzero(check.failing(elements.flat))
-        kept = [((top, column + j), elements.flat[j]) for j in bad[: MAX_REPORTED_ERRORS + 1].tolist()]
+        kept: list[tuple[tuple[int, ...], Any]] = [((top, column + j), elements.flat[j]) for j in bad[: MAX_REPORTED_ERRORS + 1].tolist()]
         _add(block, kept, np.full(bad.size, top))
         column += elements.count
     if column == 0:
@@ -751,7 +757,7 @@ def _first_items(raw: bytes, view: bytes, block: _Block, n: int) -> list[Any]:
     size = 1 << 12
     while True:
         _, end = _chunks(view, block, chunk_bytes=size, first=True)[0]
-        items = pydantic_core.from_json(b"[" + raw[block.start + 1 : end] + b"]")
+        items: list[Any] = pydantic_core.from_json(b"[" + raw[block.start + 1 : end] + b"]")
         if len(items) >= n or end >= block.end - 1:
             return items[:n]
         size *= 4
@@ -784,9 +790,9 @@ class _Elements:
     """A piece of a block, parsed: per top-level element whether it is an array (a row) and its length,
     and every scalar in order (a row's items, or the element itself; an empty row holds a stand-in)."""
 
-    is_row: np.ndarray
-    length: np.ndarray
-    offset: np.ndarray  # of each element's first scalar in ``flat``
+    is_row: NDArray[np.bool_]
+    length: NDArray[np.int64]
+    offset: NDArray[np.intp]  # of each element's first scalar in ``flat``
     flat: list[Any]
 
     @property
@@ -888,13 +894,13 @@ def _collect(block: _Block, index: int, elements: _Elements, check: _Check, rows
     _add(block, kept, tops + index)
 
 
-def _ranges(lengths: np.ndarray) -> np.ndarray:
+def _ranges(lengths: NDArray[np.int64]) -> NDArray[np.int64]:
     """0, 1, ..., n-1 for each n in ``lengths``, concatenated."""
     ends = np.cumsum(lengths)
     return np.arange(int(ends[-1])) - np.repeat(ends - lengths, lengths)
 
 
-def _add(block: _Block, kept: list[tuple[tuple[int, ...], Any]], tops: np.ndarray) -> None:
+def _add(block: _Block, kept: list[tuple[tuple[int, ...], Any]], tops: NDArray[np.intp]) -> None:
     """Count a piece's failing elements (``tops``: their top-level indices in the block), keep the first
     ones, and, when the last kept one is in this piece, how many fail up to its top-level element."""
     room = MAX_REPORTED_ERRORS + 1 - len(block.bad)
@@ -908,7 +914,7 @@ def _add(block: _Block, kept: list[tuple[tuple[int, ...], Any]], tops: np.ndarra
 # -- 3. validate ------------------------------------------------------------------------------
 
 
-class _Context(dict):
+class _Context(dict[str, Any]):
     """The validation context: the blocks, by placeholder; errors built so far; errors counted, not built."""
 
     def __init__(self, prefix: str, blocks: list[_Block], raw: bytes, view: bytes) -> None:
@@ -919,7 +925,7 @@ class _Context(dict):
         self.at_least = False  # some were neither built nor counted
         self.verbatim = 0  # elements of unclaimed blocks put back whole
         self.sized: dict[str, int] = {}  # stand-in marker -> the length of the block it stands for
-        self.too_long: dict[tuple[Any, int], int] = {}  # (field, length given to pydantic) -> real length
+        self.too_long: dict[tuple[str | int | None, int], int] = {}  # (field, length given to pydantic) -> real length
 
 
 def _replacement(raw: bytes, nonce: str, i: int, block: _Block, context: _Context) -> bytes:
@@ -978,7 +984,7 @@ def _placeheld(node: Any, prefix: str, blocks: list[_Block]) -> _Block | None:
     return None
 
 
-def _resolver(depth: int, python: bool) -> Any:
+def _resolver(depth: int, python: bool) -> Callable[[Any, ValidatorFunctionWrapHandler, ValidationInfo], Any]:
     """The wrap validator of a block-aware NumberArray type. ``python``: the type is already reached
     through another function validator (pydantic hands it Python objects in the original model too)."""
 
@@ -1002,7 +1008,7 @@ def _as_json(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
     huge = [(loc, x) for loc, x in _numbers(value) if type(x) is int and _as_parsed(x) is not x]
     if not huge:
         return handler(value)
-    places = dict(huge)
+    places: dict[tuple[int | str, ...], Any] = dict(huge)
     copy = [list(r) if type(r) is list else r for r in value]
     for loc, x in huge:
         target = copy
@@ -1014,9 +1020,11 @@ def _as_json(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
     except ValidationError as exc:
         errors = []
         for e in exc.errors(include_url=False):
-            extra = {"ctx": e["ctx"]} if "ctx" in e else {}
             found = places.get(tuple(e["loc"]), e["input"])
-            errors.append(InitErrorDetails(type=e["type"], loc=e["loc"], input=found, **extra))  # type: ignore[typeddict-item]
+            error = InitErrorDetails(type=e["type"], loc=e["loc"], input=found)
+            if "ctx" in e:
+                error["ctx"] = e["ctx"]
+            errors.append(error)
         raise ValidationError.from_exception_data("numbers", errors) from None
 
 
@@ -1043,8 +1051,8 @@ def _raise_block_errors(block: _Block, handler: ValidatorFunctionWrapHandler, co
     # A stand-in holding only the failing elements, in order, validated by pydantic itself; ``places``
     # maps each stand-in location to the element's location in the block.
     stand_in: list[Any] = []
-    places: dict[tuple[int, ...], tuple[int, ...]] = {}
-    originals = dict(chosen)
+    places: dict[tuple[int | str, ...], tuple[int, ...]] = {}
+    originals: dict[tuple[int | str, ...], Any] = dict(chosen)
     row = None
     for index, value in chosen:
         if len(index) == 1:  # an element of a row, or a whole row of a matrix that fails (not an array, empty)
@@ -1066,9 +1074,11 @@ def _raise_block_errors(block: _Block, handler: ValidatorFunctionWrapHandler, co
             loc = tuple(e["loc"])
             n = next(k for k in (2, 1, 0) if loc[:k] in places or k == 0)
             where = (*places.get(loc[:n], loc[:n]), *loc[n:])
-            extra = {"ctx": e["ctx"]} if "ctx" in e else {}
             found = originals.get(where, e["input"])
-            errors.append(InitErrorDetails(type=e["type"], loc=where, input=found, **extra))  # type: ignore[typeddict-item]
+            error = InitErrorDetails(type=e["type"], loc=where, input=found)
+            if "ctx" in e:
+                error["ctx"] = e["ctx"]
+            errors.append(error)
         raise ValidationError.from_exception_data("block", errors) from None
     raise AssertionError("failing elements passed validation")  # pragma: no cover
 
@@ -1084,10 +1094,15 @@ def _as_parsed(value: Any) -> Any:
     return value
 
 
-@functools.cache
 def block_aware(model: type[M]) -> type[M]:
     """``model`` whose NumberArray fields (and those of its nested models) take a claimed block's array
     from the validation context; unchanged for everything else."""
+    # functools.cache keeps no type variable: what it returns for ``model`` is ``model`` or a subclass.
+    return typing.cast("type[M]", _block_aware(model))
+
+
+@functools.cache
+def _block_aware(model: type[BaseModel]) -> type[BaseModel]:
     overrides: dict[str, Any] = {}
     decorators = model.__pydantic_decorators__
     python_model = any(d.info.mode in ("before", "wrap") for d in decorators.model_validators.values())
@@ -1104,7 +1119,7 @@ def block_aware(model: type[M]) -> type[M]:
         overrides[name] = (annotation, new_info)
     if not overrides:
         return model
-    return create_model(model.__name__, __base__=model, __module__=model.__module__, **overrides)  # type: ignore[call-overload, no-any-return]
+    return create_model(model.__name__, __base__=model, __module__=model.__module__, **overrides)
 
 
 def _with_resolver(metadata: list[Any], python: bool) -> tuple[list[Any], NumberArray | None]:
@@ -1150,8 +1165,8 @@ def _invalid(exc: ValidationError, context: _Context) -> Invalid:
         if isinstance(value, list) and len(value) == 1 and isinstance(value[0], str) and value[0] in context.sized:
             error["input"] = _Sized(context.sized[value[0]])
         ctx = error.get("ctx")
-        if error["type"] == "too_long" and ctx and error["loc"]:
-            real = context.too_long.get((error["loc"][-1], ctx.get("actual_length")))
+        if error["type"] == "too_long" and ctx and "actual_length" in ctx and error["loc"]:
+            real = context.too_long.get((error["loc"][-1], ctx["actual_length"]))
             if real is not None:
                 error["msg"] = error["msg"].replace(f"not {ctx['actual_length']}", f"not {real}")
                 ctx["actual_length"] = real
@@ -1159,7 +1174,7 @@ def _invalid(exc: ValidationError, context: _Context) -> Invalid:
     return Invalid(errors, context.more, context.at_least)
 
 
-class _Sized(list):
+class _Sized(list[Any]):
     """Stands for a block in an error's ``input``: only its length is ever described."""
 
     def __init__(self, n: int) -> None:

@@ -15,7 +15,8 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import gc
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
+from typing import Any
 
 import anyio.to_thread
 
@@ -40,13 +41,13 @@ def _malloc_trim() -> Callable[[], object] | None:
 _TRIM = _malloc_trim()
 
 
-def mark_large(scope: dict[str, object], size: float) -> None:
+def mark_large(scope: MutableMapping[str, Any], size: float) -> None:
     """Note in the request's scope that it held ``size`` bytes (a trim follows when that is large)."""
     if size >= LARGE_REQUEST_BYTES:
         scope[SCOPE_KEY] = True
 
 
-async def release_if_large(scope: dict[str, object]) -> None:
+async def release_if_large(scope: MutableMapping[str, Any]) -> None:
     """After the request: hand freed memory back if the request was large."""
     if _TRIM is not None and scope.get(SCOPE_KEY):
         await anyio.to_thread.run_sync(_collect_and_trim, _TRIM)

@@ -23,19 +23,18 @@ from urllib.parse import urlencode
 from fastapi import FastAPI
 from fastapi.middleware.asyncexitstack import AsyncExitStackMiddleware
 from fastapi.openapi.utils import get_openapi
-from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 from starlette.middleware.exceptions import ExceptionMiddleware
 
 from app.api.admission import Admission
-from app.api.examples import (
+from app.config import Settings
+from app.examples import (
     DEFAULT_ENDPOINT,
     ENDPOINTS,
     SEED,
     example_body,
     openapi_examples,
 )
-from app.config import Settings
 
 REF = "#/components/schemas/{model}"
 
@@ -201,7 +200,7 @@ def compute_answers(app: FastAPI, cases: Iterable[Case], settings: Settings) -> 
     An unexpected exception is raised, not answered.
 
     Run on an event loop of their own in a thread: the spec is built from inside the app's loop
-    (``GET /openapi.json``) as well as outside any (``python -m app.export_openapi``).
+    (``GET /openapi.json``) as well as outside any (``python scripts/export_openapi.py``).
     """
     handlers = {key: handler for key, handler in app.exception_handlers.items() if key not in (500, Exception)}
     asgi = ExceptionMiddleware(AsyncExitStackMiddleware(app.router), handlers=handlers)
@@ -231,9 +230,10 @@ def add_response_examples(app: FastAPI, spec: dict[str, Any]) -> None:
         examples[case.key] = {"summary": case.summary, "value": answer}
 
 
-def install_openapi(app: FastAPI, body_models: list[type[BaseModel]]) -> None:
-    """Make ``app.openapi()`` include the schemas of ``body_models`` (and what they refer to), and
-    the response examples."""
+def install_openapi(app: FastAPI) -> None:
+    """Make ``app.openapi()`` include the schemas of every endpoint's request model (and what they
+    refer to; the compute routes read their bodies themselves), and the response examples."""
+    body_models = list(dict.fromkeys(e.model for e in ENDPOINTS.values()))
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -9,6 +9,7 @@ import re
 import time
 from collections.abc import Collection
 
+from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.dispatch import route_path
@@ -28,13 +29,13 @@ _VALID_ID = re.compile(rb"[A-Za-z0-9._:\-]{1,128}")
 
 
 @functools.lru_cache(maxsize=4096)
-def _counter(method: str, route: str, status: int):  # type: ignore[no-untyped-def]
+def _counter(method: str, route: str, status: int) -> Counter:
     # labels() takes a lock and builds a key on every call; the children are fixed per label set.
     return HTTP_REQUESTS.labels(method, route, str(status))
 
 
 @functools.lru_cache(maxsize=1024)
-def _latency(method: str, route: str):  # type: ignore[no-untyped-def]
+def _latency(method: str, route: str) -> Histogram:
     return HTTP_LATENCY.labels(method, route)
 
 

@@ -1,4 +1,4 @@
-"""JSON responses encoded by orjson, numpy arrays included, and NDJSON streams."""
+"""The bodies of answers: JSON encoded by orjson (numpy arrays included), NDJSON streams, SVG pictures."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from typing import Any
 import orjson
 from fastapi.responses import Response, StreamingResponse
 
-NDJSON = "application/x-ndjson"
+from app.schemas.media_types import JSON, NDJSON, SVG
+
 _OPTIONS = orjson.OPT_SERIALIZE_NUMPY
 
 
@@ -18,7 +19,7 @@ class JSONBody(Response):
     The service guarantees every float is finite, so nothing here can write NaN or Infinity.
     """
 
-    media_type = "application/json"
+    media_type = JSON
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content, option=_OPTIONS)
@@ -38,7 +39,7 @@ def ndjson_response(batches: Iterable[list[Any]]) -> StreamingResponse:
 class SVGBody(Response):
     """An SVG picture."""
 
-    media_type = "image/svg+xml"
+    media_type = SVG
 
 
-SVG_RESPONSE = {200: {"content": {"image/svg+xml": {"schema": {"type": "string"}}}, "description": "An SVG picture."}}
+SVG_RESPONSE: dict[int | str, dict[str, Any]] = {200: {"content": {SVG: {"schema": {"type": "string"}}}, "description": "An SVG picture."}}

@@ -29,10 +29,12 @@ from __future__ import annotations
 import functools
 import itertools
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import orjson
+from numpy.typing import NDArray
 
 WHITESPACE = b" \t\n\r"
 _SEPARATOR = re.compile(rb"[,;]")
@@ -62,7 +64,7 @@ SHORT = 4
 
 
 @functools.cache
-def _short_numbers() -> tuple[np.ndarray, np.ndarray]:
+def _short_numbers() -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
     """Value and validity of every JSON number of one to SHORT characters, indexed by the symbols of
     the SHORT characters that end at a separator (a shorter number's are a separator and whatever
     precedes it). Built once, with orjson as the judge of what a JSON number is."""
@@ -92,12 +94,12 @@ class Floats(np.ndarray):
     row, or indexing one number, gives Python floats (``repr`` 0.5, not ``np.float64(0.5)``, in the
     messages of the models' own checks). To numpy it is an ordinary array."""
 
-    def __iter__(self) -> Any:
+    def __iter__(self) -> Iterator[Any]:
         if self.ndim == 1:
             return iter(self.tolist())
         return self._rows()
 
-    def _rows(self) -> Any:
+    def _rows(self) -> Iterator[list[float]]:
         # Rows as lists of floats, a few thousand at a time: a model's check that walks a matrix of a
         # million rows would spend seconds making a numpy view of each.
         for start in range(0, len(self), 4096):
@@ -124,7 +126,7 @@ def parse_array(text: bytes) -> Floats | list[list[float]] | None:
     return values.view(Floats) if isinstance(values, np.ndarray) else values
 
 
-def _parse_sparse(text: bytes) -> np.ndarray | list[list[float]] | None:
+def _parse_sparse(text: bytes) -> NDArray[np.float64] | list[list[float]] | None:
     try:
         parsed = orjson.loads(text)  # only numbers and arrays can be in it (see _NOT_NUMBERS)
     except orjson.JSONDecodeError:
@@ -138,12 +140,12 @@ def _parse_sparse(text: bytes) -> np.ndarray | list[list[float]] | None:
             return None
         return values if values.ndim == 1 else None
     try:
-        values = np.array(parsed, dtype=np.float64)
+        matrix = np.array(parsed, dtype=np.float64)
     except (TypeError, ValueError):
-        values = None  # rows of different lengths (or not all rows)
-    if values is not None:
-        return values if values.ndim == 2 and values.shape[1] > 0 else None
-    rows = []
+        pass  # rows of different lengths (or not all rows)
+    else:
+        return matrix if matrix.ndim == 2 and matrix.shape[1] > 0 else None
+    rows: list[NDArray[np.float64]] = []
     for row in parsed:
         if not isinstance(row, list) or not row:
             return None
@@ -156,7 +158,7 @@ def _parse_sparse(text: bytes) -> np.ndarray | list[list[float]] | None:
     return _ragged(np.concatenate(rows), np.array([r.size for r in rows]))
 
 
-def _ragged(values: np.ndarray, lengths: np.ndarray) -> list[list[float]]:
+def _ragged(values: NDArray[np.float64], lengths: NDArray[np.integer[Any]]) -> list[list[float]]:
     """Rows of different lengths, as pydantic gives them (lists of floats): never a valid matrix, they
     only have to reach the model's check that names the first row of another length."""
     flat = values.tolist()
@@ -164,7 +166,7 @@ def _ragged(values: np.ndarray, lengths: np.ndarray) -> list[list[float]]:
     return [flat[a:b] for a, b in zip([0, *ends[:-1]], ends)]
 
 
-def _parse_dense(text: bytes) -> np.ndarray | list[list[float]] | None:
+def _parse_dense(text: bytes) -> NDArray[np.float64] | list[list[float]] | None:
     compact = _without_whitespace(text)
     if compact is None or len(compact) < 3 or compact[0] != 0x5B or compact[-1] != 0x5D:
         return None
@@ -215,7 +217,7 @@ def _without_whitespace(text: bytes) -> bytes | None:
     return text.translate(None, WHITESPACE)
 
 
-def _parse_stream(stream: bytes) -> tuple[np.ndarray, np.ndarray] | None:
+def _parse_stream(stream: bytes) -> tuple[NDArray[np.float64], NDArray[np.intp]] | None:
     """(values, token indices of the ';' row ends) of numbers separated by ',' (and ';' between rows)."""
     if not stream:
         return None
@@ -241,7 +243,7 @@ def _parse_stream(stream: bytes) -> tuple[np.ndarray, np.ndarray] | None:
     return (values[0] if len(values) == 1 else np.concatenate(values)), np.concatenate(row_ends)
 
 
-def _parse_chunk(chunk: bytes) -> tuple[np.ndarray, np.ndarray] | None:
+def _parse_chunk(chunk: bytes) -> tuple[NDArray[np.float64], NDArray[np.intp]] | None:
     # Separators before and after, so every number has one on each side.
     data = b"," * SHORT + chunk + b","
     symbols = np.frombuffer(data.translate(SYMBOLS), dtype=np.uint8)

@@ -1,7 +1,7 @@
 """Every configured limit, checked from a validated request's sizes before any numpy work,
 and the work and memory estimates that the limits and admission control use.
 
-A request over a limit raises ``LimitExceeded`` naming the field (``loc``) and the setting
+A request over a limit raises ``OverLimit`` naming the field (``loc``) and the setting
 that raises it; the HTTP layer answers it as 413.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from app.config import Settings
 from app.nn.training import recorded_count
-from app.schemas.requests import ForwardRequest, GradcheckRequest, TrainRequest
+from app.schemas.requests import ComputeRequest, ForwardRequest, GradcheckRequest, TrainRequest
 
 Loc = tuple[str | int, ...]
 
@@ -25,7 +25,7 @@ BYTES_PER_ACTIVATION = 8 * 4
 BYTES_PER_PARAMETER = 8 * 8
 
 
-class LimitExceeded(Exception):
+class OverLimit(Exception):
     """A request over a configured limit: ``loc`` is the field, ``setting`` the variable that raises it."""
 
     def __init__(self, loc: Loc, what: str, found: float, limit: float, setting: str) -> None:
@@ -46,13 +46,13 @@ def _amount(n: float) -> str:
 
 
 def check(found: float, limit: float, loc: Loc, what: str, setting: str) -> None:
-    """Raise ``LimitExceeded`` when ``found`` is over ``limit``."""
+    """Raise ``OverLimit`` when ``found`` is over ``limit``."""
     if found > limit:
-        raise LimitExceeded(loc, what, found, limit, setting)
+        raise OverLimit(loc, what, found, limit, setting)
 
 
 def check_limits(req: ForwardRequest, settings: Settings, iterations: int = 1) -> None:
-    """Raise LimitExceeded when ``req`` is over any configured limit."""
+    """Raise OverLimit when ``req`` is over any configured limit."""
     s = req.size
     check(s.layers, settings.max_layers, ("network", "layers"), "the number of layers", "max_layers")
     check(s.parameters, settings.max_parameters, ("network",), "the number of parameters", "max_parameters")
@@ -90,7 +90,7 @@ def gradcheck_passes(req: ForwardRequest) -> int:
     return 2 * req.size.parameters + 1
 
 
-def passes(req: ForwardRequest) -> int:
+def passes(req: ComputeRequest) -> int:
     """How many forward/backward passes ``req`` asks for: its iterations, a gradient check's, or 1."""
     if isinstance(req, TrainRequest):
         return req.iterations
@@ -99,14 +99,14 @@ def passes(req: ForwardRequest) -> int:
     return 1
 
 
-def estimated_memory(req: ForwardRequest) -> int:
+def estimated_memory(req: ComputeRequest) -> int:
     """Bytes ``req``'s computation holds at its peak, roughly (admission control's estimate; the
     answer's own size is bounded separately by BACKPROP_MAX_OUTPUT_VALUES)."""
     s = req.size
     return s.activations * BYTES_PER_ACTIVATION + s.parameters * BYTES_PER_PARAMETER
 
 
-def estimated_work(req: ForwardRequest, iterations: int = 1) -> int:
+def estimated_work(req: ComputeRequest, iterations: int = 1) -> int:
     """The work estimate the limits use: iterations x max(batch x parameters, floor x layers)."""
     s = req.size
     return iterations * max(s.batch * s.parameters, LAYER_WORK_FLOOR * s.layers)

@@ -13,7 +13,8 @@ from typing import Literal, NotRequired, TypedDict
 import numpy as np
 from numpy.typing import NDArray
 
-from app.nn.network import Forward, Layout
+from app.nn.layout import Layout
+from app.nn.network import Forward
 
 Array = NDArray[np.float64]
 Kind = Literal["weights", "biases"]

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import orjson
 
 from app.config import Settings
-from app.nn.network import Layout
+from app.nn.layout import Layout
 from app.nn.training import Outcome, TraceChunk, recorded_count, start_training
 from app.render.svg import loss_curve
 from app.schemas.requests import TrainRequest

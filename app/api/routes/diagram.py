@@ -2,8 +2,8 @@ from fastapi import APIRouter, Request
 
 from app.api.compute import compute
 from app.api.errors import BODY_ERROR_RESPONSES_EXPLICIT
-from app.api.json_response import SVG_RESPONSE, SVGBody
 from app.api.openapi import request_body
+from app.api.response_bodies import SVG_RESPONSE, SVGBody
 from app.schemas.requests import DiagramRequest
 from app.service.diagram import run_diagram
 

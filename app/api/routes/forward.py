@@ -2,8 +2,8 @@ from fastapi import APIRouter, Request
 
 from app.api.compute import compute
 from app.api.errors import BODY_ERROR_RESPONSES
-from app.api.json_response import JSONBody
 from app.api.openapi import request_body
+from app.api.response_bodies import JSONBody
 from app.schemas.requests import ForwardRequest
 from app.schemas.responses import ForwardResponse
 from app.service.forward import run_forward

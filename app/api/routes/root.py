@@ -13,8 +13,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from app import __version__
-from app.api.examples import DEFAULT_ENDPOINT, ENDPOINTS, EXAMPLES
 from app.api.page_security import inline_source, page_headers
+from app.examples import DEFAULT_ENDPOINT, ENDPOINTS, EXAMPLES
 from app.schemas.responses import ExampleLinks, Root
 
 router = APIRouter(tags=["about"])

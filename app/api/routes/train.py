@@ -2,8 +2,9 @@ from fastapi import APIRouter, Request, Response
 
 from app.api.compute import compute
 from app.api.errors import BODY_ERROR_RESPONSES, BODY_ERROR_RESPONSES_EXPLICIT
-from app.api.json_response import NDJSON, SVG_RESPONSE, SVGBody, ndjson_response
 from app.api.openapi import request_body
+from app.api.response_bodies import SVG_RESPONSE, SVGBody, ndjson_response
+from app.schemas.media_types import NDJSON
 from app.schemas.requests import TrainRequest
 from app.schemas.responses import TrainResponse
 from app.service.train import LossCurve, run_train, run_train_plot, stream_train

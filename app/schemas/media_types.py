@@ -1,0 +1,5 @@
+"""The media types of the wire contract: what a body is sent as and what an answer comes back as."""
+
+JSON = "application/json"
+NDJSON = "application/x-ndjson"  # /v1/train's stream: one JSON document per line
+SVG = "image/svg+xml"  # pictures: /v1/diagram, /v1/train/plot
