@@ -18,7 +18,6 @@ import json
 import os
 import re
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -29,7 +28,8 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from load import ROOT, free_port, server_pids  # noqa: E402
+from load import ROOT, server_pids  # noqa: E402
+from server import serve  # noqa: E402
 
 JSON = {"content-type": "application/json"}
 SEED: dict = {}  # the seed example's /v1/train body, read in main()
@@ -50,23 +50,9 @@ def _reset_peak(pid: int) -> None:
 
 @contextlib.contextmanager
 def server(env: dict[str, str] | None = None, workers: int | None = 1, prefix: list[str] | None = None) -> Iterator[tuple[str, int]]:
-    port = free_port()
-    full_env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
-    full_env.update({"BACKPROP_PORT": str(port)}, **(env or {}))
-    cmd = [*(prefix or []), sys.executable, "-m", "app.cli", "serve"] + ([] if workers is None else ["--workers", str(workers)])
-    proc = subprocess.Popen(cmd, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(400):
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            time.sleep(0.05)
+    with serve(workers=workers, env=env, prefix=prefix) as (url, proc, _log):
         time.sleep(0.3)
         yield url, proc.pid
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 class Probe:

@@ -24,14 +24,17 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve(app: str = "app.main:app", workers: int = 1, env: dict[str, str] | None = None) -> Iterator[tuple[str, subprocess.Popen, Path]]:
-    """Yield (base url, process, log path) for uvicorn serving ``app`` like ``backprop-api serve`` does."""
+def serve(
+    app: str = "app.main:app", workers: int | None = 1, env: dict[str, str] | None = None, prefix: list[str] | None = None
+) -> Iterator[tuple[str, subprocess.Popen, Path]]:
+    """Yield (base url, process, log path) for uvicorn serving ``app`` like ``backprop-api serve`` does;
+    ``workers`` None: serve's own default (one per core); ``prefix`` runs it under a wrapper (prlimit)."""
     port = free_port()
     full_env = {**os.environ, **(env or {}), "BACKPROP_PORT": str(port), "PYTHONPATH": str(ROOT)}
     full_env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     log_path = Path(f"/tmp/backprop-bench-{port}.log")
     if app == "app.main:app":
-        cmd = [sys.executable, "-m", "app.cli", "serve", "--workers", str(workers)]
+        cmd = [*(prefix or []), sys.executable, "-m", "app.cli", "serve"] + ([] if workers is None else ["--workers", str(workers)])
     else:
         cmd = [
             sys.executable,
@@ -41,7 +44,7 @@ def serve(app: str = "app.main:app", workers: int = 1, env: dict[str, str] | Non
             "--port",
             str(port),
             "--workers",
-            str(workers),
+            str(workers or 1),
             "--no-access-log",
             "--log-level",
             "warning",

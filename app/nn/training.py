@@ -19,9 +19,9 @@ which of its iterations the trace records, and ``_Trainer.run`` strings chunks t
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Generic
+from typing import Concatenate, Generic, ParamSpec
 
 import numpy as np
 from numpy.typing import NDArray
@@ -37,6 +37,7 @@ RECORDABLE = ("output", "gradients", "network")
 MAX_CHUNK = 256
 # A chunk's history buffers hold at most about this many float64 each (512 KiB).
 CHUNK_VALUES = 1 << 16
+P = ParamSpec("P")
 
 
 @dataclass(frozen=True)
@@ -137,31 +138,29 @@ def start_training(
     return trainer.run()
 
 
-def train(
-    layers: Sequence[Layer],
-    inputs: Array,
-    targets: Array,
-    loss: str | Loss,
-    reduction: Reduction,
-    optimizer: Optimizer[StateT],
-    iterations: int,
-    *,
-    record_every: int = 1,
-    record: frozenset[str] = frozenset(),
-    trainable: NDArray[np.bool_] | None = None,
-) -> TrainingResult:
-    """``start_training``, the whole run at once, its trace as one TraceChunk."""
-    chunks: list[TraceChunk] = []
-    for item in start_training(
-        layers, inputs, targets, loss, reduction, optimizer, iterations, record_every=record_every, record=record, trainable=trainable
-    ):
-        if isinstance(item, Outcome):
-            outcome = item
-        else:
-            chunks.append(item)
-    return TrainingResult(
-        outcome.status, TraceChunk.concat(chunks), outcome.params, Layout.of(layers), outcome.final_loss, outcome.diverged_at
-    )
+def _whole_run(
+    start: Callable[Concatenate[Sequence[Layer], P], Iterator[TraceChunk | Outcome]],
+) -> Callable[Concatenate[Sequence[Layer], P], TrainingResult]:
+    """``start``'s run gathered at once: the same arguments, its trace as one TraceChunk."""
+
+    def whole(layers: Sequence[Layer], /, *args: P.args, **kwargs: P.kwargs) -> TrainingResult:
+        chunks: list[TraceChunk] = []
+        outcome: Outcome | None = None
+        for item in start(layers, *args, **kwargs):
+            if isinstance(item, Outcome):
+                outcome = item
+            else:
+                chunks.append(item)
+        assert outcome is not None  # a run always ends with its Outcome
+        return TrainingResult(
+            outcome.status, TraceChunk.concat(chunks), outcome.params, Layout.of(layers), outcome.final_loss, outcome.diverged_at
+        )
+
+    return whole
+
+
+# ``start_training``'s arguments, the whole run at once.
+train = _whole_run(start_training)
 
 
 def _chunk_length(params: int, batch: int, n_out: int, iterations: int) -> int:
