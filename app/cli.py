@@ -18,6 +18,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, TextIO
 
 from app.config import get_settings
@@ -120,7 +121,7 @@ def _serve(args: argparse.Namespace, blas_threads: int) -> int:
 
 
 def _read(path: str) -> dict[str, Any]:
-    text = sys.stdin.read() if path == "-" else open(path, encoding="utf-8").read()  # noqa: SIM115
+    text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
     body = json.loads(text)
     if not isinstance(body, dict):
         raise ValueError(f"{path} must hold a JSON object (a request body)")

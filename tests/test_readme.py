@@ -62,7 +62,7 @@ def test_readme_cli_output_is_real(tmp_path):
     assert printed == shown
 
 
-def test_readme_curl_output_is_real(client):  # noqa: D103
+def test_readme_curl_output_is_real(client):
     text = (ROOT / "README.md").read_text()
     curl = re.search(
         r"curl -s -X POST localhost:8000/v1/train -H 'Content-Type: application/json' -d '(.*?)'\n```", text, flags=re.S

@@ -51,7 +51,7 @@ class Workspace:
         self.acts: tuple[Activation, ...] = tuple(ACTIVATIONS[name] for name in layout.activations)
         widths = [n_in + 1 for _, n_in in layout.shapes] + outs + outs[-1:]
         self.values = np.empty(batch * sum(widths))
-        parts = _rows(self.values, batch, widths)
+        parts = _layer_blocks(self.values, batch, widths)
         self.inputs = parts[:n]
         for a in self.inputs:
             a[:, -1] = 1.0
@@ -61,7 +61,7 @@ class Workspace:
         self.output = parts[-1]
         self.posts = tuple(a[:, :-1] for a in self.inputs[1:]) + (self.output,)
         # Backward scratch, one allocation: delta and d_post per layer.
-        scratch = _rows(np.empty(2 * batch * sum(outs)), batch, outs + outs)
+        scratch = _layer_blocks(np.empty(2 * batch * sum(outs)), batch, outs + outs)
         self.delta, self.d_post = scratch[:n], scratch[n:]
         self.grad = np.empty(layout.size)
         self.grad_blocks = layout.blocks(self.grad)
@@ -104,7 +104,7 @@ def _check(value: Array, layer: int, quantity: str) -> None:
         raise NonFiniteError(layer, quantity)
 
 
-def _rows(flat: Array, batch: int, widths: Sequence[int]) -> tuple[Array, ...]:
+def _layer_blocks(flat: Array, batch: int, widths: Sequence[int]) -> tuple[Array, ...]:
     """Consecutive ``[batch][w]`` views into ``flat``, one per width."""
     parts, start = [], 0
     for w in widths:

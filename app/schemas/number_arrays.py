@@ -97,9 +97,9 @@ class Floats(np.ndarray):
     def __iter__(self) -> Iterator[Any]:
         if self.ndim == 1:
             return iter(self.tolist())
-        return self._rows()
+        return self._each_row()
 
-    def _rows(self) -> Iterator[list[float]]:
+    def _each_row(self) -> Iterator[list[float]]:
         # Rows as lists of floats, a few thousand at a time: a model's check that walks a matrix of a
         # million rows would spend seconds making a numpy view of each.
         for start in range(0, len(self), 4096):

@@ -252,7 +252,7 @@ class LossRequest(ForwardRequest):
         if self.index_targets:
             self._check_class_indices(loss, batch, n_out)
         else:
-            rows, width = rectangular(self._rows, ("targets",), "targets")
+            rows, width = rectangular(self._target_rows, ("targets",), "targets")
             if (rows, width) != (batch, n_out):
                 field_error(
                     ("targets",),
@@ -269,14 +269,14 @@ class LossRequest(ForwardRequest):
                 "loss_activation_mismatch",
             )
         if not self.index_targets:
-            problem = loss.target_problem(self._rows)
+            problem = loss.target_problem(self._target_rows)
             if problem is not None:
                 field_error(("targets", *problem.loc), problem.message, "target_range")
         self._check_class_options(loss, n_out)
         return self
 
     @property
-    def _rows(self) -> list[list[float]]:
+    def _target_rows(self) -> list[list[float]]:
         return typing.cast(list[list[float]], self.targets)
 
     @property
