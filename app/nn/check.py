@@ -1,0 +1,373 @@
+"""Check a learner's numbers: which are right, which follow from their own earlier numbers, and
+which known mistake reproduces the rest.
+
+A *problem* is what /v1/gradients (or /v1/train) takes. The learner *claims* any subset of the
+numbers the computation produces, per iteration (one iteration when nothing trains):
+
+- per layer ``k``: ``pre_activation[k]`` and ``activation[k]`` ``[batch][out_k]``, the ``output``
+  ``[batch][out_last]`` (the last activation again) and the ``loss`` (a scalar);
+- per layer ``k``: ``delta[k]`` = dLoss/d``pre_activation[k]`` ``[batch][out_k]``, and the
+  ``weights`` ``[out_k][in_k]`` and ``biases`` ``[out_k]`` gradients;
+- when training, the network after the iteration's update (weights and biases per layer).
+
+Every claimed array is checked element by element three ways, by running the computation as
+a *program* of quantities in computation order (:func:`run`):
+
+1. **correct**: against the true value (the program with no claims);
+2. **consistent**: against the value the correct step computes from the learner's *own*
+   upstream values (a claimed element where there is one, the program's value elsewhere):
+   error carried forward, as exam markers do;
+3. **diagnosis**: against the value each *variant* of the program computes from those same
+   upstream values. A variant (app.nn.mistakes) changes one step, the way people really get
+   it wrong; every variant that reproduces a quantity that is neither correct nor consistent
+   is reported for it.
+
+The first claimed element that is neither correct nor consistent is where the learner should
+look (``first_wrong``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from app.nn.errors import Stopped
+from app.nn.layout import Layout
+from app.nn.losses import Loss, Reduction
+from app.nn.mistakes import ProblemShape, describe, variants
+from app.nn.network import Layer
+from app.nn.optimizers import Optimizer
+from app.nn.steps import Claimed, Key, Steps, run
+
+Array = NDArray[np.float64]
+Mask = NDArray[np.bool_]
+Path = tuple[str | int, ...]
+Kind = Literal["pre_activation", "activation", "output", "loss", "delta", "gradients", "network"]
+KINDS: tuple[Kind, ...] = ("pre_activation", "activation", "output", "loss", "delta", "gradients", "network")
+
+# A "tiny" denominator for the relative error |a - b| / max(|a|, |b|, TINY), as CS231n's checkers
+# write it: two values both below it compare by their absolute difference in units of it.
+TINY = 1e-12
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """An element is right when ``|claimed - expected| <= atol + rtol * max(|claimed|, |expected|)``.
+
+    The default ``rtol`` 1e-4 is CS231n's "usually okay" bound for a relative error: a value
+    rounded to five significant figures passes, one off in the fourth does not.
+    """
+
+    rtol: float = 1e-4
+    atol: float = 1e-8
+
+    def close(self, claimed: Array, expected: Array) -> Mask:
+        """Elementwise: within the tolerance (a non-finite expected value never is)."""
+        with np.errstate(all="ignore"):
+            bound = self.atol + self.rtol * np.maximum(np.abs(claimed), np.abs(expected))
+            ok: Mask = np.abs(claimed - expected) <= bound
+        return ok & np.isfinite(expected)
+
+
+@dataclass(frozen=True)
+class StepClaims:
+    """What a learner claims about one iteration (the only one when nothing trains).
+
+    ``path`` is where these claims sit in the request's ``claimed`` (``()`` for a problem without
+    training, ``("iterations", i)`` for the ``i``-th claimed iteration); every mapping is by layer.
+    """
+
+    iteration: int = 1
+    path: Path = ()
+    pre_activation: Mapping[int, Claimed] = field(default_factory=dict)
+    activation: Mapping[int, Claimed] = field(default_factory=dict)
+    output: Claimed | None = None
+    loss: Claimed | None = None
+    delta: Mapping[int, Claimed] = field(default_factory=dict)
+    weight_gradients: Mapping[int, Claimed] = field(default_factory=dict)
+    bias_gradients: Mapping[int, Claimed] = field(default_factory=dict)
+    weights_after: Mapping[int, Claimed] = field(default_factory=dict)
+    biases_after: Mapping[int, Claimed] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """The computation the learner did: ``layers``, ``inputs`` ``[batch][in]``, ``targets``
+    ``[batch][out_last]``, a bound ``loss`` and its ``reduction``; with an ``optimizer``,
+    ``iterations`` full-batch steps of it on the parameters ``trainable`` marks (flat, in
+    ``Layout.of(layers)`` order; None: all)."""
+
+    layers: tuple[Layer, ...]
+    inputs: Array
+    targets: Array
+    loss: Loss
+    reduction: Reduction
+    optimizer: Optimizer[Any] | None = None
+    iterations: int = 1
+    trainable: Mask | None = None
+
+    @property
+    def trains(self) -> bool:
+        return self.optimizer is not None
+
+
+@dataclass(frozen=True)
+class Element:
+    """The worst element of a claimed array against some expected value: its ``index`` in the
+    array, the ``claimed`` and ``expected`` values (None when not finite) and their relative error
+    ``|a - b| / max(|a|, |b|, 1e-12)`` (None when the expected value is not finite)."""
+
+    index: tuple[int, ...]
+    claimed: float
+    expected: float | None
+    rel_error: float | None
+    ok: bool
+
+
+@dataclass(frozen=True)
+class QuantityCheck:
+    """One claimed array, checked: ``path`` is its place in the request's ``claimed``."""
+
+    path: Path
+    kind: Kind
+    iteration: int
+    layer: int | None
+    part: Literal["weights", "biases"] | None
+    correct: bool
+    worst: Element
+    consistent: bool
+    worst_given_claims: Element
+    mistakes: tuple[int, ...]  # indices into CheckResult.diagnoses
+
+    @property
+    def wrong(self) -> bool:
+        """Neither correct nor consistent: the learner's own mistake is here."""
+        return not self.correct and not self.consistent
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """A known mistake (app.nn.mistakes) that reproduces claimed quantities that are wrong:
+    ``name`` (stable, for programs), ``description`` (for people), ``detail`` (its parameters,
+    e.g. the layer) and the paths of the quantities it ``explains``."""
+
+    name: str
+    description: str
+    detail: Mapping[str, Any]
+    explains: tuple[Path, ...]
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """Every claimed quantity in computation order, the first wrong element's path (None when
+    every claimed number is correct or follows from the learner's own), the diagnoses, and how
+    much of the variant search ran (``complete`` False when a limit stopped it early)."""
+
+    quantities: tuple[QuantityCheck, ...]
+    first_wrong: Path | None
+    diagnoses: tuple[Diagnosis, ...]
+    variants_tried: int
+    variants_total: int
+
+    @property
+    def complete(self) -> bool:
+        return self.variants_tried == self.variants_total
+
+
+def check(
+    problem: Problem,
+    claims: Sequence[StepClaims],
+    tolerance: Tolerance = Tolerance(),
+    *,
+    max_variant_work: float = math.inf,
+    should_stop: Callable[[], bool] | None = None,
+) -> CheckResult:
+    """``claims`` (at most one per iteration, each within ``problem.iterations``) checked against
+    ``problem``. The variant search stops before its estimated work would pass ``max_variant_work``
+    (multiply-adds, as ``check_work`` counts them); ``should_stop`` is asked between runs (Stopped)."""
+    given = _given(claims)
+    iterations = max((c.iteration for c in claims), default=1)
+
+    def program(steps: Steps, claimed: Mapping[Key, Claimed]) -> dict[Key, Array]:
+        if should_stop is not None and should_stop():
+            raise Stopped
+        return run(
+            problem.layers,
+            problem.inputs,
+            problem.targets,
+            problem.loss,
+            problem.reduction,
+            steps,
+            claimed,
+            iterations,
+            problem.optimizer,
+            problem.trainable,
+        )
+
+    truth = program(Steps(), {})
+    learner = program(Steps(), given)
+    found = [_quantity(key, given[key], truth[key], learner[key], tolerance, place) for key, place in _in_order(claims, truth)]
+    wrong = [(i, key) for i, (key, q) in enumerate(zip(_keys(claims, truth), found)) if q.wrong]
+
+    one_run, _ = check_work(problem, claims)
+    candidates = variants(_shape(problem)) if wrong else []
+    affordable = len(candidates) if math.isinf(max_variant_work) else int(max(0.0, max_variant_work) // max(one_run, 1))
+    diagnoses: list[Diagnosis] = []
+    explained: dict[int, list[int]] = {}
+    tried = 0
+    for variant in candidates[:affordable]:
+        tried += 1
+        values = program(variant, given)
+        hits = [i for i, key in wrong if _reproduces(given[key], values[key], tolerance)]
+        if hits:
+            for i in hits:
+                explained.setdefault(i, []).append(len(diagnoses))
+            diagnoses.append(Diagnosis(variant.name, describe(variant), variant.detail, tuple(found[i].path for i in hits)))
+    quantities = tuple(replace(q, mistakes=tuple(explained.get(i, ()))) for i, q in enumerate(found))
+    first = next((q for q in quantities if q.wrong), None)
+    first_wrong = None if first is None else first.path + _first_bad_index(first, given, truth, learner, claims, tolerance)
+    return CheckResult(quantities, first_wrong, tuple(diagnoses), tried, len(candidates))
+
+
+def check_work(problem: Problem, claims: Sequence[StepClaims]) -> tuple[int, int]:
+    """``(work of one run of the program, number of variants)``: one run costs about iterations x
+    batch x parameters multiply-adds (up to the last claimed iteration), with a floor per layer for
+    the Python of each step; a check makes two runs, plus one per variant when something is wrong."""
+    iterations = max((c.iteration for c in claims), default=1)
+    layout = Layout.of(problem.layers)
+    per_iteration = max(len(problem.inputs) * layout.size, STEP_WORK_FLOOR * len(problem.layers))
+    return iterations * per_iteration, len(variants(_shape(problem)))
+
+
+# A run of the program is plain numpy, a few dozen small operations per layer and iteration:
+# counted as this many multiply-adds each, so tiny networks cannot ask for unbounded searches.
+STEP_WORK_FLOOR = 50_000
+
+
+# -- claims as the program's keys ---------------------------------------------------------------
+
+
+def _entries(c: StepClaims) -> Iterator[tuple[Key, Claimed, Path, Kind, int | None, Literal["weights", "biases"] | None]]:
+    it = c.iteration
+    for k, claim in c.pre_activation.items():
+        yield (it, "pre_activation", k, None), claim, ("layers", k, "pre_activation"), "pre_activation", k, None
+    for k, claim in c.activation.items():
+        yield (it, "activation", k, None), claim, ("layers", k, "activation"), "activation", k, None
+    if c.output is not None:
+        yield (it, "output", None, None), c.output, ("output",), "output", None, None
+    if c.loss is not None:
+        yield (it, "loss", None, None), c.loss, ("loss",), "loss", None, None
+    for k, claim in c.delta.items():
+        yield (it, "delta", k, None), claim, ("layers", k, "delta"), "delta", k, None
+    for k, claim in c.weight_gradients.items():
+        yield (it, "gradients", k, "weights"), claim, ("gradients", k, "weights"), "gradients", k, "weights"
+    for k, claim in c.bias_gradients.items():
+        yield (it, "gradients", k, "biases"), claim, ("gradients", k, "biases"), "gradients", k, "biases"
+    for k, claim in c.weights_after.items():
+        yield (it, "network", k, "weights"), claim, ("network", "layers", k, "weights"), "network", k, "weights"
+    for k, claim in c.biases_after.items():
+        yield (it, "network", k, "biases"), claim, ("network", "layers", k, "biases"), "network", k, "biases"
+
+
+@dataclass(frozen=True)
+class _Place:
+    path: Path
+    kind: Kind
+    iteration: int
+    layer: int | None
+    part: Literal["weights", "biases"] | None
+
+
+def _given(claims: Sequence[StepClaims]) -> dict[Key, Claimed]:
+    given: dict[Key, Claimed] = {}
+    for c in claims:
+        for key, claim, *_ in _entries(c):
+            if claim.mask.any():
+                given[key] = Claimed(claim.values, claim.mask)
+    return given
+
+
+def _in_order(claims: Sequence[StepClaims], truth: Mapping[Key, Array]) -> list[tuple[Key, _Place]]:
+    """The claimed quantities in computation order (the order ``run`` computes them in)."""
+    places: dict[Key, _Place] = {}
+    for c in claims:
+        for key, claim, sub, kind, layer, part in _entries(c):
+            if claim.mask.any():
+                places[key] = _Place(c.path + sub, kind, c.iteration, layer, part)
+    return [(key, places[key]) for key in truth if key in places]
+
+
+def _keys(claims: Sequence[StepClaims], truth: Mapping[Key, Array]) -> list[Key]:
+    return [key for key, _ in _in_order(claims, truth)]
+
+
+def _quantity(key: Key, claim: Claimed, true: Array, learner: Array, tolerance: Tolerance, place: _Place) -> QuantityCheck:
+    worst = _worst(claim, true, tolerance)
+    worst_given = _worst(claim, learner, tolerance)
+    return QuantityCheck(place.path, place.kind, place.iteration, place.layer, place.part, worst.ok, worst, worst_given.ok, worst_given, ())
+
+
+def _worst(claim: Claimed, expected: Array, tolerance: Tolerance) -> Element:
+    """The claimed element furthest outside (or least inside) the tolerance around ``expected``."""
+    a = np.broadcast_to(claim.values, expected.shape)
+    mask = np.broadcast_to(claim.mask, expected.shape)
+    with np.errstate(all="ignore"):
+        excess = np.abs(a - expected) / (tolerance.atol + tolerance.rtol * np.maximum(np.abs(a), np.abs(expected)))
+    excess = np.where(np.isfinite(expected), excess, np.inf)
+    excess = np.where(mask, np.nan_to_num(excess, nan=np.inf), -1.0)
+    flat = int(np.argmax(excess))
+    index = tuple(int(i) for i in np.unravel_index(flat, expected.shape)) if expected.ndim else ()
+    claimed, exp = float(a[index]), float(expected[index])
+    ok = bool(tolerance.close(a[mask], expected[mask]).all())
+    if not math.isfinite(exp):
+        return Element(index, claimed, None, None, ok)
+    rel = abs(claimed - exp) / max(abs(claimed), abs(exp), TINY)
+    return Element(index, claimed, exp, rel, ok)
+
+
+def _reproduces(claim: Claimed, values: Array, tolerance: Tolerance) -> bool:
+    a = np.broadcast_to(claim.values, values.shape)
+    mask = np.broadcast_to(claim.mask, values.shape)
+    return bool(tolerance.close(a[mask], values[mask]).all())
+
+
+def _first_bad_index(
+    q: QuantityCheck,
+    given: Mapping[Key, Claimed],
+    truth: Mapping[Key, Array],
+    learner: Mapping[Key, Array],
+    claims: Sequence[StepClaims],
+    tolerance: Tolerance,
+) -> Path:
+    """The index of the first element (row-major) of ``q`` that is neither correct nor consistent."""
+    key: Key = (q.iteration, q.kind, q.layer, q.part)
+    claim, true, mine = given[key], truth[key], learner[key]
+    a = np.broadcast_to(claim.values, true.shape)
+    bad = np.broadcast_to(claim.mask, true.shape) & ~_close_each(a, true, tolerance) & ~_close_each(a, mine, tolerance)
+    if not true.ndim:
+        return ()
+    first = int(np.flatnonzero(bad)[0])
+    return tuple(int(i) for i in np.unravel_index(first, true.shape))
+
+
+def _close_each(a: Array, expected: Array, tolerance: Tolerance) -> Mask:
+    return tolerance.close(a, expected)
+
+
+def _shape(problem: Problem) -> ProblemShape:
+    layout = Layout.of(problem.layers)
+    return ProblemShape(
+        layout=layout,
+        batch=len(problem.inputs),
+        outputs=problem.layers[-1].shape[0],
+        loss_name=problem.loss.name,
+        fused=problem.loss.from_logits,
+        per_row=problem.loss.per_row,
+        reduction=problem.reduction,
+        optimizer=problem.optimizer,
+    )
