@@ -326,8 +326,9 @@ def _worst(claim: Claimed, expected: Array, tolerance: Tolerance) -> Element:
     ok = bool(tolerance.close(a[mask], expected[mask]).all())
     if not math.isfinite(exp):
         return Element(index, claimed, None, None, ok)
-    rel = abs(claimed - exp) / max(abs(claimed), abs(exp), TINY)
-    return Element(index, claimed, exp, rel, ok)
+    # Both scaled by the larger first: their difference cannot overflow (1e308 - -1e308).
+    scale = max(abs(claimed), abs(exp), TINY)
+    return Element(index, claimed, exp, abs(claimed / scale - exp / scale), ok)
 
 
 def _reproduces(claim: Claimed, values: Array, tolerance: Tolerance) -> bool:

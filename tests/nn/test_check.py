@@ -205,3 +205,24 @@ def test_a_stop_request_stops_the_search():
     calls = iter(range(1000))
     with pytest.raises(Stopped):
         check(problem, claims, should_stop=lambda: next(calls) > 5)
+
+
+@pytest.mark.parametrize("extreme", [1.7976931348623157e308, -1.7976931348623157e308, 5e-324, 0.0])
+def test_extreme_claims_give_finite_answers(extreme):
+    problem, _ = blog_problem()
+    claims = [
+        StepClaims(
+            1,
+            ("iterations", 0),
+            pre_activation={0: Claimed.of([[extreme, -extreme]])},
+            output=Claimed.of([[extreme]]),
+            loss=Claimed.of(extreme),
+            delta={1: Claimed.of([[extreme]])},
+            weights_after={1: Claimed.of([[extreme, -extreme]])},
+        )
+    ]
+    result = check(problem, claims)
+    for q in result.quantities:
+        for e in (q.worst, q.worst_given_claims):
+            assert all(v is None or np.isfinite(v) for v in (e.claimed, e.expected, e.rel_error))
+    assert result.first_wrong is not None
