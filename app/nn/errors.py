@@ -19,3 +19,13 @@ class NonFiniteError(ArithmeticError):
 
 class Stopped(Exception):
     """The caller asked a long computation to stop (its client went away); raised between chunks of work."""
+
+
+class GraphTooLarge(ValueError):
+    """A computation graph (``app.nn.graph``) would have ``count`` nodes, more than the caller's ``limit``
+    (the HTTP layer answers 413, naming the setting that raises the limit)."""
+
+    def __init__(self, count: int, limit: int) -> None:
+        self.count = count
+        self.limit = limit
+        super().__init__(f"the computation graph would have {count} nodes, more than the limit of {limit}")

@@ -7,6 +7,9 @@ derivative: at the output it comes from the loss, below it
 ``1 / count`` for ``mean`` (elements, or samples for cross_entropy, or for cross_entropy with
 class indices and class weights the summed weights of the samples' classes) and 1 for ``sum``.
 
+Every step, and the reduction, is written twice with its numbers: as a ``line`` of plain text and
+as ``latex`` (an equation KaTeX renders, in the notation of ``app.nn.latex``).
+
 The output layer's step is the loss's to explain (``Loss.explain_output``, given an
 ``OutputUnit``), as is what ``mean`` divides by (``Loss.count``, ``Loss.mean_over``): this module
 names no loss, so a new loss explains itself where it is written.
@@ -21,8 +24,10 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from app.nn import latex as tex
 from app.nn.activations import ACTIVATIONS
-from app.nn.losses import Loss, OutputUnit, Reduction, Term, fmt, get_loss
+from app.nn.latex import fmt
+from app.nn.losses import Loss, OutputUnit, Reduction, Term, get_loss
 from app.nn.network import Layer, checked_pass, evaluate
 from app.nn.workspace import Packed, Workspace
 
@@ -34,13 +39,15 @@ __all__ = ["Explanation", "SampleDerivation", "Step", "Term", "explain", "explan
 
 @dataclass(frozen=True)
 class Step:
-    """``symbol = value``, obtained as the product (or stated combination) of ``factors``; ``line`` in words."""
+    """``symbol = value``, obtained as the product (or stated combination) of ``factors``; ``line`` in words,
+    ``latex`` the same equation in LaTeX with the numbers substituted (valid for KaTeX)."""
 
     symbol: str
     meaning: str
     value: float
     factors: tuple[Term, ...]
     line: str
+    latex: str
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,10 @@ class SampleDerivation:
 
 @dataclass(frozen=True)
 class Explanation:
+    """dL/d(parameter) (``gradient``, backprop's own), each sample's derivation, and the reduction:
+    ``total`` (the contributions summed) over ``divisor``, said by ``reduction_line`` and, in LaTeX,
+    ``reduction_latex``; ``lines`` every step's line and then the reduction's."""
+
     gradient: float
     parameter: tuple[int, str, tuple[int, ...]]
     samples: tuple[SampleDerivation, ...]
@@ -59,6 +70,7 @@ class Explanation:
     divisor: int | float
     total: float
     reduction_line: str
+    reduction_latex: str
     lines: tuple[str, ...] = field(default=())
 
 
@@ -98,6 +110,7 @@ def explain(
         checked_pass(blocks, ws, targets, spec, "sum")
     last = len(layers) - 1
     j = index[0]
+    param_latex = tex.bias(layer, j) if kind == "biases" else tex.weight(layer, j, index[1])
     divisor = spec.count(targets, reduction)
     samples = []
     for s in range(inputs.shape[0]):
@@ -111,12 +124,14 @@ def explain(
             a = 1.0
             a_term = Term("1", "a bias adds 1 x itself to the pre-activation", a)
             symbol = f"dl/db{layer}[{j}]"
+            a_latex = "1"
         else:
             i = index[1]
             a = float(ws.inputs[layer][s, i])
             source = f"input x[{i}]" if layer == 0 else f"layer {layer - 1}'s activation a{layer - 1}[{i}]"
             a_term = Term(f"a{layer - 1}[{i}]" if layer else f"x[{i}]", f"what weight [{j}][{i}] multiplies: {source}", a)
             symbol = f"dl/dW{layer}[{j}][{i}]"
+            a_latex = tex.activation(layer - 1, i) if layer else tex.input_(i)
         contribution = delta * a
         delta_term = Term(f"delta{layer}[{j}]", f"dl/dpre{layer}[{j}], from the steps above", delta)
         steps.append(
@@ -126,6 +141,8 @@ def explain(
                 contribution,
                 (delta_term, a_term),
                 f"sample {s}: {symbol} = delta{layer}[{j}] * {a_term.symbol} = {fmt(delta)} * {fmt(a)} = {fmt(contribution)}",
+                rf"{tex.partial(tex.sample_loss(s), param_latex)} = {tex.delta(layer, j)} \cdot {a_latex} "
+                rf"= {tex.number(delta)} \cdot {tex.number(a, paren=True)} = {tex.number(contribution)}",
             )
         )
         samples.append(SampleDerivation(s, tuple(steps), contribution))
@@ -143,8 +160,25 @@ def explain(
         if reduction == "mean"
         else f"sum: dL/d{name} = sum of the {len(samples)} contributions = {fmt(gradient)}"
     )
+    reduction_latex = _reduction_latex(param_latex, len(samples), reduction, divisor, spec.mean_over(), total, gradient)
     lines = tuple(step.line for d in samples for step in d.steps) + (reduction_line,)
-    return Explanation(gradient, (layer, kind, tuple(index)), tuple(samples), reduction, divisor, total, reduction_line, lines)
+    return Explanation(
+        gradient, (layer, kind, tuple(index)), tuple(samples), reduction, divisor, total, reduction_line, reduction_latex, lines
+    )
+
+
+def _reduction_latex(param: str, samples: int, reduction: Reduction, divisor: int | float, over: str, total: float, gradient: float) -> str:
+    """The reduction's line in LaTeX: the contributions summed, divided by ``divisor`` for ``mean``."""
+    whole = tex.partial("L", param)
+    each = tex.partial(r"\ell_{s}", param)
+    sum_s = rf"\sum_{{s=0}}^{{{samples - 1}}} {each}"
+    if reduction == "sum":
+        return rf"{whole} = {sum_s} = {tex.number(gradient)}"
+    n = str(divisor) if isinstance(divisor, int) else tex.number(divisor)
+    return (
+        rf"{whole} = \frac{{1}}{{n}} {sum_s} = \frac{{{tex.number(total)}}}{{{n}}} = {tex.number(total / divisor)}, "
+        rf"\qquad n = {n}\ {tex.text(f'({over})')}"
+    )
 
 
 def _output_steps(ws: Workspace, layers: Sequence[Layer], spec: Loss, targets: Array, s: int, only: int | None) -> list[Step]:
@@ -163,9 +197,11 @@ def _output_steps(ws: Workspace, layers: Sequence[Layer], spec: Loss, targets: A
             targets[s : s + 1],
             float(ws.delta[last][s, m]),
         )
-        factors, line = spec.explain_output(unit)
+        factors, line, latex = spec.explain_output(unit)
         steps.append(
-            Step(unit.symbol, f"dl/dpre{last}[{m}]: the loss's slope in the output layer's pre-activation", unit.delta, factors, line)
+            Step(
+                unit.symbol, f"dl/dpre{last}[{m}]: the loss's slope in the output layer's pre-activation", unit.delta, factors, line, latex
+            )
         )
     return steps
 
@@ -185,4 +221,9 @@ def _hidden_step(ws: Workspace, layers: Sequence[Layer], k: int, u: int, s: int)
     )
     terms = " + ".join(f"{fmt(w)} * {fmt(d)}" for w, d in products)
     line = f"sample {s}: {sym} = {act}'(pre) * ({terms}) = {fmt(slope)} * {fmt(back)} = {fmt(delta)}"
-    return Step(sym, f"dl/dpre{k}[{u}]: the loss's slope in layer {k}'s pre-activation", delta, factors, line)
+    terms_latex = " + ".join(rf"{tex.number(w, paren=i > 0)} \cdot {tex.number(d, paren=True)}" for i, (w, d) in enumerate(products))
+    latex = (
+        rf"{tex.delta(k, u)} = {tex.derivative(act, k, u)} \sum_{{m}} w^{{({k + 1})}}_{{m,{u}}} {tex.delta(k + 1, 'm')} "
+        rf"= {tex.number(slope)} \cdot \left({terms_latex}\right) = {tex.number(slope)} \cdot {tex.number(back, paren=True)} = {tex.number(delta)}"
+    )
+    return Step(sym, f"dl/dpre{k}[{u}]: the loss's slope in layer {k}'s pre-activation", delta, factors, line, latex)

@@ -10,7 +10,9 @@ carries, side by side:
   and ``sample_targets(rng, shape)``, random targets it takes (what generic tests draw);
 * what it needs of the network: ``requires_activation`` (the last activation it is fused with);
 * its explanation: ``explain_output(unit)``, the output layer's step of the chain rule in words
-  (``app.nn.explain`` asks each loss for it and knows no loss by name).
+  and in LaTeX (``app.nn.explain`` asks each loss for it and knows no loss by name);
+* its piece of the scalar computation graph: ``graph_terms(x, out, y)``, one sample's terms as
+  nodes with their local derivatives (``app.nn.graph`` asks each loss for them).
 
 Shapes: ``x`` and ``y`` are ``[batch][units]``; ``values`` also takes a stack ``x``
 ``[k][batch][units]`` (one loss per stacked ``x``, as a training loop needs). For the fused
@@ -30,12 +32,14 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from types import MappingProxyType
-from typing import ClassVar, Literal, Protocol, get_args
+from typing import ClassVar, Literal, NamedTuple, Protocol, get_args
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from app.nn import latex as tex
 from app.nn.activations import ACTIVATIONS
+from app.nn.latex import fmt
 
 Array = NDArray[np.float64]
 Reduction = Literal["mean", "sum"]
@@ -63,11 +67,6 @@ class Term:
     symbol: str
     meaning: str
     value: float | None  # None where a textbook factor is not finite (e.g. 1/z_hat at z_hat = 0)
-
-
-def fmt(x: float) -> str:
-    """A number as the derivations write it."""
-    return f"{x:.6g}"
 
 
 @dataclass(frozen=True)
@@ -105,8 +104,32 @@ class OutputUnit:
         return float(self.target_row[0, self.unit])
 
 
-Explained = tuple[tuple[Term, ...], str]
-"""An output step's factors and its line of text."""
+class Explained(NamedTuple):
+    """An output step: its ``factors``, its ``line`` of text and the same as ``latex`` (KaTeX's subset,
+    in the notation of ``app.nn.latex``), both with the numbers substituted."""
+
+    factors: tuple[Term, ...]
+    line: str
+    latex: str
+
+
+@dataclass(frozen=True)
+class GraphTerm:
+    """One term of a sample's unreduced loss, as a node of the scalar computation graph (``app.nn.graph``).
+
+    ``unit``: the output unit of a per-element term (``None`` for a per-row term, one per sample);
+    ``value``: the term, as ``terms`` computes it; ``d_output``: for each output unit ``j`` the term
+    depends on, ``(j, dl/da_j)``, the derivative of the term with respect to the network's output
+    ``a_j`` (the last activation, also for a loss fused with it: the graph draws the textbook chain
+    through ``a_j``), the local derivative on the edge from ``a_j``; ``targets``: the target units
+    it reads (constants, as in torch: their edges carry no derivative). A derivative that has no
+    finite value (``1 / (1 - a)`` at a saturated sigmoid) is ``inf`` or ``nan``.
+    """
+
+    unit: int | None
+    value: float
+    d_output: tuple[tuple[int, float], ...]
+    targets: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -154,7 +177,21 @@ class Loss(ABC):
     @abstractmethod
     def explain_output(self, unit: OutputUnit) -> Explained:
         """The output layer's step for ``unit``: the factors whose product (or stated combination)
-        is ``unit.delta``, and the line that says so with their numbers."""
+        is ``unit.delta``, and the line that says so with their numbers, in words and in LaTeX."""
+
+    def graph_terms(self, x: Array, out: Array, y: Array) -> tuple[GraphTerm, ...]:
+        """One sample's terms as graph nodes, from the ``[1][units]`` rows ``x`` (what the loss takes:
+        the logits for a fused loss, else the output), ``out`` (the network's output) and ``y``.
+
+        This default fits a per-element loss of the network's output (``mse``, or any loss with
+        neither ``per_row`` nor ``requires_activation``): term ``j`` is ``terms(x, y)[0, j]`` and its
+        derivative in ``a_j`` is ``grad(x, y, "sum")[0, j]`` (term ``j`` reads ``x_j`` alone). A fused
+        or per-row loss writes its own.
+        """
+        if self.per_row or self.from_logits:
+            raise NotImplementedError(f"{self.name} is fused with its activation or has one term per sample: it writes graph_terms")
+        t, g = self.terms(x, y)[0], self.grad(x, y, "sum")[0]
+        return tuple(GraphTerm(j, float(t[j]), ((j, float(g[j])),), (j,)) for j in range(t.shape[0]))
 
     @abstractmethod
     def sample_targets(self, rng: np.random.Generator, shape: tuple[int, int]) -> Array:
@@ -207,15 +244,24 @@ class Loss(ABC):
 def through_activation(unit: OutputUnit, d_out: Term) -> Explained:
     """The output step of a loss of the network's output (not fused with its activation):
     ``delta = dl/dout * f'(pre)`` for an elementwise ``f``, the Jacobian's sum for softmax."""
-    act, s, m, sym = unit.activation, unit.sample, unit.unit, unit.symbol
+    act, s, m, k, sym = unit.activation, unit.sample, unit.unit, unit.layer, unit.symbol
+    ell = tex.sample_loss(s)
     if ACTIVATIONS[act].elementwise:
         slope = float(ACTIVATIONS[act].backward(unit.pre_row, unit.output_row, np.ones_like(unit.output_row))[0, m])
-        d_act = Term(f"{act}'(pre{unit.layer}[{m}])", f"the {act}'s slope at pre = {fmt(unit.pre)}", slope)
+        d_act = Term(f"{act}'(pre{k}[{m}])", f"the {act}'s slope at pre = {fmt(unit.pre)}", slope)
         line = f"sample {s}: {sym} = dl/dout * {act}'(pre) = {_text(d_out.value)} * {fmt(slope)} = {fmt(unit.delta)}"
+        latex = (
+            rf"{tex.delta(k, m)} = {tex.partial(ell, tex.activation(k, m))} \cdot {tex.derivative(act, k, m)} "
+            rf"= {tex.number(d_out.value)} \cdot {tex.number(slope, paren=True)} = {tex.number(unit.delta)}"
+        )
     else:
         d_act = Term("softmax Jacobian", "sum over outputs n of dl/dout[n] * p[n] * (1[n = m] - p[m])", unit.delta)
         line = f"sample {s}: {sym} = sum_n dl/dout[n] * dp[n]/dpre[{m}] = {fmt(unit.delta)}"
-    return (d_out, d_act), line
+        latex = (
+            rf"{tex.delta(k, m)} = \sum_{{n}} {tex.partial(ell, tex.activation(k, 'n'))} "
+            rf"{tex.partial(tex.activation(k, 'n'), tex.pre(k, m))} = {tex.number(unit.delta)}"
+        )
+    return Explained((d_out, d_act), line, latex)
 
 
 def _text(value: float | None) -> str:
@@ -278,7 +324,23 @@ class BinaryCrossEntropy(Loss):
             f"sample {unit.sample}: {unit.symbol} = dl/dz_hat * sigmoid'(pre) = {_text(d_out.value)} * {_text(d_act.value)} "
             f"= z_hat - z = {fmt(out)} - {fmt(y)} = {fmt(delta)}"
         )
-        return (d_out, d_act, Term("z_hat - z", "the same product, simplified (computed this way, stably)", delta)), line
+        k, a = unit.layer, tex.activation(unit.layer, m)
+        latex = (
+            rf"{tex.delta(k, m)} = {tex.partial(tex.sample_loss(unit.sample), a)} \cdot {tex.derivative('sigmoid', k, m)} "
+            rf"= {tex.number(d_out.value)} \cdot {tex.number(d_act.value, paren=True)} "
+            rf"= {a} - {tex.target(m)} = {tex.number(out)} - {tex.number(y, paren=True)} = {tex.number(delta)}"
+        )
+        collapsed = Term("z_hat - z", "the same product, simplified (computed this way, stably)", delta)
+        return Explained((d_out, d_act, collapsed), line, latex)
+
+    def graph_terms(self, x: Array, out: Array, y: Array) -> tuple[GraphTerm, ...]:
+        """Term ``j`` from the logit (torch's stable value), drawn as the textbook ``-(y log a + (1 - y) log(1 - a))``
+        of the output ``a = sigmoid(x)``: ``dl/da = -y / a + (1 - y) / (1 - a)`` (a part whose target weight
+        ``y`` or ``1 - y`` is 0 is left out, so ``y = 1`` at ``a = 1`` gives ``-1``, not ``nan``)."""
+        t, a, target = self.terms(x, y)[0], out[0], y[0]
+        with np.errstate(all="ignore"):
+            slopes = np.where(target != 0.0, -target / a, 0.0) + np.where(target != 1.0, (1.0 - target) / (1.0 - a), 0.0)
+        return tuple(GraphTerm(j, float(t[j]), ((j, float(slopes[j])),), (j,)) for j in range(t.shape[0]))
 
 
 @dataclass(frozen=True, eq=False)
@@ -395,7 +457,10 @@ class CrossEntropy(Loss):
                 Term(f"p[{m}]", "the softmax probability of this class", p),
                 Term(f"y[{m}]", "the target probability", unit.target),
             )
-            return plain, f"sample {s}: {sym} = p - y (softmax and cross-entropy together) = {fmt(p)} - {fmt(unit.target)} = {fmt(delta)}"
+            a, latex = tex.activation(unit.layer, m), tex.delta(unit.layer, m)
+            latex += rf" = {a} - {tex.target(m)} = {tex.number(p)} - {tex.number(unit.target, paren=True)} = {tex.number(delta)}"
+            line = f"sample {s}: {sym} = p - y (softmax and cross-entropy together) = {fmt(p)} - {fmt(unit.target)} = {fmt(delta)}"
+            return Explained(plain, line, latex)
         # With torch's options: delta = p * sum_j e[j] - e[m], where the effective target
         # e[j] = w[j] * ((1 - eps) * y[j] + eps / C).
         y_row = unit.target_row[0]
@@ -422,7 +487,28 @@ class CrossEntropy(Loss):
             f"sample {s}: {sym} = p * sum_j e[j] - e (softmax and cross-entropy together, e = {formula}) "
             f"= {fmt(p)} * {fmt(total)} - {fmt(e)} = {fmt(delta)}"
         )
-        return factors, line
+        e_latex = tex.target("j")
+        if o.label_smoothing:
+            eps = tex.number(o.label_smoothing)
+            e_latex = rf"(1 - {eps})\, {e_latex} + \frac{{{eps}}}{{{classes}}}"
+        if o.class_weights is not None:
+            e_latex = rf"w_{{j}} \left({e_latex}\right)" if o.label_smoothing else rf"w_{{j}} {e_latex}"
+        latex = (
+            rf"{tex.delta(unit.layer, m)} = {tex.activation(unit.layer, m)} \sum_{{j}} e_{{j}} - e_{{{m}}} "
+            rf"= {tex.number(p)} \cdot {tex.number(total, paren=True)} - {tex.number(e, paren=True)} = {tex.number(delta)}, "
+            rf"\quad e_{{j}} = {e_latex}"
+        )
+        return Explained(factors, line, latex)
+
+    def graph_terms(self, x: Array, out: Array, y: Array) -> tuple[GraphTerm, ...]:
+        """One term per sample, ``-sum_j e_j log p_j`` (``e`` the effective targets, ``p = softmax(x)``
+        the output), its value torch's (from the logits); ``dl/dp_j = -e_j / p_j`` (0 where ``e_j = 0``)."""
+        e = (y if self.options is None else self.options.effective_targets(y))[0]
+        p = out[0]
+        with np.errstate(all="ignore"):
+            slopes = [float(-e[j] / p[j]) if e[j] else 0.0 for j in range(p.shape[0])]
+        units = tuple(range(p.shape[0]))
+        return (GraphTerm(None, float(self.terms(x, y)[0]), tuple(zip(units, slopes)), units),)
 
 
 @dataclass(frozen=True, eq=False)

@@ -1,1 +1,2 @@
-"""Pictures: SVG drawings of networks and loss curves (standard library only)."""
+"""Pictures: SVG drawings of networks and loss curves (standard library only), and a computation
+graph as Graphviz DOT (``graph_dot``) laid out as SVG by Graphviz's ``dot`` when it is installed (``graphviz``)."""

@@ -3,7 +3,8 @@
 The proof is a subprocess that registers a throwaway of each (swish, soft_margin, sign_sgd) in
 copies of ``ACTIVATIONS``, ``LOSSES`` and ``OPTIMIZERS`` before anything else imports them, then
 asks the rest of the app to use them: the request schemas accept and validate them, the spec
-lists them, the engine computes them, /v1/gradients and /v1/explain answer for them. A name list
+lists them, the engine computes them, /v1/gradients and /v1/explain answer for them (the
+explanation's LaTeX too), and the scalar computation graph draws them. A name list
 or a name branch written anywhere outside the tables (a ``Literal`` of loss names, an ``else`` in
 explain.py that calls every other loss "the squared error", a config model written by hand)
 makes it fail. The rest checks, in this process, that the schemas are derived from the tables.
@@ -166,6 +167,15 @@ assert output_step["factors"][0]["meaning"] == "the soft margin's slope: -y * si
 assert output_step["factors"][1]["symbol"] == "swish'(pre1[0])", output_step
 assert abs(output_step["factors"][0]["value"] * output_step["factors"][1]["value"] - output_step["value"]) < 1e-15
 assert explained.json()["gradient"] == ev.gradient[1 * 0 + 6 + 1]  # layer 1's block starts after layer 0's 6 parameters
+
+from app.nn.explain import explain
+from app.nn.graph import build_graph
+
+step = explain(layers, np.array(body["inputs"]), np.array(body["targets"]), "soft_margin", "mean", 1, "weights", (0, 1)).samples[0].steps[0]
+assert r"\operatorname{swish}'(z^{(1)}_{0})" in step.latex, step.latex
+graph = build_graph(layers, np.array(body["inputs"]), np.array(body["targets"]), "soft_margin", "mean")
+assert graph.root.value == ev.loss and graph.node("loss.terms[1][0]").op == "soft_margin"
+assert abs(graph.node("layers[1].weights[0][1]").grad - ev.gradient[6 + 1]) < 1e-15, graph.node("layers[1].weights[0][1]")
 print("ok")
 '''
 
