@@ -4,8 +4,9 @@
     backprop-api example seed > seed.json      a ready-to-post /v1/train body
     backprop-api train seed.json               train, with a progress bar and a table
     backprop-api gradients seed.json --json    dLoss/dparameter, as JSON for scripts
+    backprop-api check answers.json            a learner's numbers checked (exit 1 when one is wrong)
 
-``train``, ``gradients`` and ``example`` talk to a running service (``--url``, default
+``train``, ``gradients``, ``check`` and ``example`` talk to a running service (``--url``, default
 ``BACKPROP_URL`` or http://127.0.0.1:8000) or, with ``--local``, to the engine in this
 process with no server. ``FILE`` may be ``-`` for standard input.
 """
@@ -42,6 +43,13 @@ def main(argv: list[str] | None = None) -> int:
         cmd.add_argument("--json", action="store_true", help="print JSON for scripts instead of tables")
         if name == "train":
             cmd.add_argument("--progress", action="store_true", help="show the progress bar even when stderr is not a terminal")
+    check = sub.add_parser(
+        "check",
+        help="check a learner's numbers in FILE (a /v1/check body); exit 0 when none is wrong, 1 when one is, 2 on errors",
+    )
+    check.add_argument("file", metavar="FILE", help="a JSON body, or - for standard input")
+    _client_options(check)
+    check.add_argument("--json", action="store_true", help="print the answer as JSON instead of a summary")
     example = sub.add_parser("example", help="print a named example's body for an endpoint (by default /v1/train)")
     example.add_argument("name", help="seed, xor, ...")
     example.add_argument(
@@ -49,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         dest="endpoint",
         default="train",
         # The keys of app.examples.ENDPOINTS (not imported here: numpy must load after serve sets its threads).
-        choices=("forward", "loss", "gradients", "gradcheck", "explain", "train", "train_plot", "diagram"),
+        choices=("forward", "loss", "gradients", "gradcheck", "explain", "train", "train_plot", "diagram", "check"),
         help="the endpoint to post the body to (default %(default)s)",
     )
     _client_options(example)
@@ -61,8 +69,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from app.client import BackpropError, ServiceError, ServiceUnavailable
 
+    # check's exit status 1 says a claimed number is wrong, so its errors are 2 (as diff's and grep's are).
+    failed = 2 if args.command == "check" else 1
     try:
-        return {"train": _train, "gradients": _gradients, "example": _example}[args.command](args)
+        return {"train": _train, "gradients": _gradients, "check": _check, "example": _example}[args.command](args)
     except ServiceUnavailable as exc:
         if exc.unreachable:
             print(
@@ -73,17 +83,17 @@ def main(argv: list[str] | None = None) -> int:
             )
         else:
             print(f"backprop-api: {exc}", file=sys.stderr)
-        return 1
+        return failed
     except ServiceError as exc:
         # In-process there is no HTTP: say what is wrong without a status line.
         print(f"backprop-api: {exc.explanation() if args.local else exc}", file=sys.stderr)
-        return 1
+        return failed
     except BackpropError as exc:
         print(f"backprop-api: {exc}", file=sys.stderr)
-        return 1
+        return failed
     except (OSError, ValueError) as exc:
         print(f"backprop-api: {exc}", file=sys.stderr)
-        return 1
+        return failed
 
 
 def _client_options(cmd: argparse.ArgumentParser) -> None:
@@ -151,16 +161,24 @@ class _Local:
             raise ValidationFailed(422, detail, str(exc)) from None
 
     def send(self, endpoint: str, body: dict[str, Any], *, stream: bool = False) -> Any:
-        """As the client's ``send``, for the endpoints the CLI uses (``gradients``, ``train`` streamed)."""
+        """As the client's ``send``, for the endpoints the CLI uses (``gradients``, ``check``, ``train`` streamed)."""
         from app.client import jsonable
-        from app.schemas.requests import LossRequest, TrainRequest
-        from app.schemas.responses import GradientsResponse
+        from app.schemas.requests import CheckRequest, LossRequest, TrainRequest
+        from app.schemas.responses import CheckResponse, GradientsResponse
+        from app.service.check import run_check
         from app.service.gradients import run_gradients
         from app.service.train import stream_train
 
         if endpoint == "train" and stream:
             req = self._validated(TrainRequest, body)
             return self._items(self._computed(stream_train, req))
+        if endpoint == "check":
+            import orjson
+
+            checked = self._validated(CheckRequest, body)
+            # As the service encodes it: its nulls are answers (jsonable would drop them).
+            answer = orjson.dumps(self._computed(run_check, checked), option=orjson.OPT_SERIALIZE_NUMPY)
+            return CheckResponse.model_validate_json(answer)
         assert endpoint == "gradients", endpoint
         req = self._validated(LossRequest, body)
         return GradientsResponse.model_validate(jsonable(self._computed(run_gradients, req)))
@@ -230,6 +248,68 @@ def _gradients(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check(args: argparse.Namespace) -> int:
+    body = _read(args.file)
+    result = _connect(args).send("check", body)
+    if args.json:
+        print(result.model_dump_json(indent=2))
+    else:
+        _check_summary(sys.stdout, result, body.get("claimed"))
+    return 0 if result.first_wrong is None else 1
+
+
+def _check_summary(out: TextIO, result: Any, claimed: Any) -> None:
+    """The first wrong number, the score, each claimed quantity's verdict and worst element, the diagnoses."""
+    from app.schemas.base import dotted
+
+    if result.first_wrong is None:
+        if all(q.correct for q in result.quantities):
+            out.write("every claimed number is correct\n")
+        else:
+            out.write("no claimed number is wrong: those not correct follow from the learner's own earlier numbers\n")
+    else:
+        value = _at(claimed, result.first_wrong)
+        out.write(f"first wrong: {dotted(result.first_wrong)}" + (f" (claimed {value!r})" if value is not None else "") + "\n")
+    out.write(f"score {result.score:g} of {result.max_score:g}\n\n")
+    rows = []
+    for q in result.quantities:
+        w = q.worst
+        index = "".join(f"[{i}]" for i in w.index)
+        error = "" if w.rel_error is None else f" (relative error {w.rel_error:.2g})"
+        expected = "not finite" if w.expected is None else repr(w.expected)
+        rows.append(
+            [
+                dotted(q.path),
+                "yes" if q.correct else "no",
+                "yes" if q.consistent else "no",
+                f"{q.points:g}/{q.max_points:g}",
+                f"{index or 'value'}: claimed {w.claimed!r}, expected {expected}{error}",
+            ]
+        )
+    if rows:
+        _table(out, ["quantity", "correct", "consistent", "points", "worst element"], rows, header=True, left=frozenset({0, 4}))
+    search = result.search
+    searched = f"{search.variants_tried} of {search.variants_total} variants tried"
+    if result.diagnoses:
+        out.write(f"\ndiagnoses ({searched}):\n")
+        for d in result.diagnoses:
+            out.write(f"- {d.name}: {d.description}\n  explains {', '.join(dotted(p) for p in d.explains)}\n")
+    elif result.first_wrong is not None:
+        out.write(f"\nno known mistake reproduces the wrong numbers ({searched})\n")
+    if search.message:
+        out.write(f"note: {search.message}\n")
+
+
+def _at(claimed: Any, path: list[str | int]) -> Any:
+    """The claimed value at ``path`` in the body's ``claimed`` (None when the body does not have it)."""
+    for part in path:
+        try:
+            claimed = claimed[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return claimed
+
+
 def _train(args: argparse.Namespace) -> int:
     from app.nn.training import recorded_count
     from app.schemas.responses import TrainSummary
@@ -269,15 +349,17 @@ def _bar(out: TextIO, done: int, total: int, iteration: int, loss: float) -> Non
     out.flush()
 
 
-def _table(out: TextIO, first: list[str], rows: list[list[str]], header: bool = False) -> None:
-    """Columns padded to their widest cell; with ``header``, ``first`` names the columns."""
+def _table(out: TextIO, first: list[str], rows: list[list[str]], header: bool = False, left: frozenset[int] = frozenset()) -> None:
+    """Columns padded to their widest cell (on the left, but for the columns in ``left``); with ``header``,
+    ``first`` names the columns."""
     if header:
         lines = [first, *rows]
     else:
         lines = [[name, *row] for name, row in zip(first, rows)]
     widths = [max(len(line[c]) for line in lines if c < len(line)) for c in range(max(map(len, lines)))]
     for n, line in enumerate(lines):
-        out.write("  ".join(cell.rjust(widths[c]) for c, cell in enumerate(line)) + "\n")
+        text = "  ".join(cell.ljust(widths[c]) if c in left else cell.rjust(widths[c]) for c, cell in enumerate(line))
+        out.write((text.rstrip() if left else text) + "\n")
         if header and n == 0:
             out.write("  ".join("-" * w for w in widths) + "\n")
 

@@ -33,8 +33,9 @@ import numpy as np
 from pydantic import BaseModel
 
 from app.schemas.media_types import NDJSON
-from app.schemas.requests import LossRequest, TrainRequest
+from app.schemas.requests import CheckRequest, LossRequest, TrainRequest
 from app.schemas.responses import (
+    CheckResponse,
     ErrorEntry,
     ExampleList,
     ExplainResponse,
@@ -129,10 +130,12 @@ ENDPOINTS: dict[str, tuple[str, type[Any]]] = {
     "train": ("/v1/train", TrainResponse),
     "train_plot": ("/v1/train/plot", str),
     "diagram": ("/v1/diagram", str),
+    "check": ("/v1/check", CheckResponse),
 }
 
 _LOSS_FIELDS = tuple(LossRequest.model_fields)
 _TRAIN_FIELDS = tuple(TrainRequest.model_fields)
+_CHECK_FIELDS = tuple(CheckRequest.model_fields)
 
 
 def _loss_fields(arguments: Mapping[str, Any]) -> dict[str, Any]:
@@ -141,6 +144,10 @@ def _loss_fields(arguments: Mapping[str, Any]) -> dict[str, Any]:
 
 def _train_fields(arguments: Mapping[str, Any]) -> dict[str, Any]:
     return {name: arguments[name] for name in _TRAIN_FIELDS}
+
+
+def _check_fields(arguments: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: arguments[name] for name in _CHECK_FIELDS}
 
 
 def _fields(**fields: Any) -> dict[str, Any]:
@@ -352,6 +359,33 @@ class BackpropClient:
         fields = _loss_fields(locals()) | {"parameter": parameter}
         return self._post("/v1/explain", _fields(**fields), ExplainResponse)
 
+    def check(
+        self,
+        *,
+        network: NetworkLike,
+        inputs: MatrixLike,
+        targets: TargetsLike,
+        loss: LossName,
+        claimed: Mapping[str, Any] | BaseModel,
+        reduction: Reduction | None = None,
+        label_smoothing: float | None = None,
+        class_weights: VectorLike | None = None,
+        optimizer: Mapping[str, Any] | None = None,
+        iterations: int | None = None,
+        trainable: Sequence[Mapping[str, Any] | None] | None = None,
+        tolerance: Mapping[str, float] | None = None,
+        points: Mapping[str, float] | None = None,
+        carry_forward: bool | None = None,
+    ) -> CheckResponse:
+        """A learner's ``claimed`` numbers checked against the problem (as ``gradients`` takes it; with
+        ``optimizer`` and ``iterations``, a training as ``train`` takes it): each claimed array correct,
+        consistent with the learner's own earlier numbers, scored with ``points``, and the known mistakes
+        that reproduce the wrong ones. ``claimed`` is ``{"layers": [{"pre_activation", "activation",
+        "delta"}, ...], "output", "loss", "gradients": [{"weights", "biases"}, ...]}`` (with training,
+        ``{"iterations": [{"iteration": 1, ..., "network": {"layers": [...]}}]}``), None for a number not
+        worked out; ``tolerance`` is ``{"rtol", "atol"}``."""
+        return self._post("/v1/check", _fields(**_check_fields(locals())), CheckResponse)
+
     def diagram(
         self,
         *,
@@ -427,7 +461,7 @@ class BackpropClient:
 
     def example(self, name: str, endpoint: str = "train") -> dict[str, Any]:
         """The named example's ready-to-post body for ``endpoint`` (forward, loss, gradients, gradcheck,
-        explain, train, train_plot or diagram; by default the /v1/train body)."""
+        explain, train, train_plot, diagram or check; by default the /v1/train body)."""
         from urllib.parse import quote, urlencode
 
         query = "" if endpoint == "train" else "?" + urlencode({"for": endpoint})
@@ -556,6 +590,27 @@ class AsyncBackpropClient:
         """As BackpropClient.explain."""
         fields = _loss_fields(locals()) | {"parameter": parameter}
         return await self._post("/v1/explain", _fields(**fields), ExplainResponse)
+
+    async def check(
+        self,
+        *,
+        network: NetworkLike,
+        inputs: MatrixLike,
+        targets: TargetsLike,
+        loss: LossName,
+        claimed: Mapping[str, Any] | BaseModel,
+        reduction: Reduction | None = None,
+        label_smoothing: float | None = None,
+        class_weights: VectorLike | None = None,
+        optimizer: Mapping[str, Any] | None = None,
+        iterations: int | None = None,
+        trainable: Sequence[Mapping[str, Any] | None] | None = None,
+        tolerance: Mapping[str, float] | None = None,
+        points: Mapping[str, float] | None = None,
+        carry_forward: bool | None = None,
+    ) -> CheckResponse:
+        """As BackpropClient.check."""
+        return await self._post("/v1/check", _fields(**_check_fields(locals())), CheckResponse)
 
     async def diagram(
         self,

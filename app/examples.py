@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from app.schemas.requests import (
+    CheckRequest,
     DiagramRequest,
     ExplainRequest,
     ForwardRequest,
@@ -28,6 +29,9 @@ from app.schemas.requests import (
 
 FORWARD_FIELDS = ("network", "inputs")
 LOSS_FIELDS = FORWARD_FIELDS + ("targets", "loss", "reduction")
+# What a /v1/check body takes: the problem and the claims; a claim about a training takes the training too.
+CHECK_FIELDS = LOSS_FIELDS + ("claimed",)
+CHECK_TRAINING_FIELDS = LOSS_FIELDS + ("optimizer", "iterations", "trainable", "claimed")
 # The blog's w11: layer 1, weights[0][0].
 SEED_PARAMETER = {"layer": 1, "kind": "weights", "index": [0, 0]}
 
@@ -55,6 +59,7 @@ ENDPOINTS: Mapping[str, Endpoint] = MappingProxyType(
             Endpoint("train", "/v1/train", TrainRequest, None),
             Endpoint("train_plot", "/v1/train/plot", TrainRequest, None, svg=True),
             Endpoint("diagram", "/v1/diagram", DiagramRequest, LOSS_FIELDS, svg=True),
+            Endpoint("check", "/v1/check", CheckRequest, CHECK_FIELDS),
         )
     }
 )
@@ -63,10 +68,12 @@ DEFAULT_ENDPOINT = "train"
 
 @dataclass(frozen=True)
 class NamedExample:
-    """``body`` is the /v1/train body; the other endpoints take a part of it (and ``parameter``).
+    """``body`` is the /v1/train body; the other endpoints take a part of it (and ``parameter``, ``claimed``).
 
     ``titles`` names what the example shows on each endpoint it fits (Swagger's example title);
-    an endpoint without a title is one the example does not fit.
+    an endpoint without a title is one the example does not fit. ``fields`` gives, for an endpoint,
+    the fields its body takes when they are not the endpoint's own (a check of a training takes the
+    training's fields too).
     """
 
     name: str
@@ -74,6 +81,8 @@ class NamedExample:
     body: Mapping[str, Any]
     titles: Mapping[str, str]
     parameter: Mapping[str, Any] = field(default_factory=lambda: SEED_PARAMETER)  # explain's
+    claimed: Mapping[str, Any] | None = None  # check's: the numbers a learner claims
+    fields: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def endpoints(self) -> tuple[str, ...]:
@@ -114,6 +123,15 @@ SEED = NamedExample(
         "train": "The blog post's 2-2-1 relu/sigmoid network: 3 SGD steps on w11 alone, as printed in the post.",
         "train_plot": "The blog post's network: the loss curve of its 3 SGD steps on w11",
         "diagram": "The blog post's network, labelled with its activations and gradients",
+        "check": "The blog post's network: a learner's numbers, all correct (hidden activations, output, loss, w11's gradient)",
+    },
+    # Worked out by hand: relu(0.7 * 0.436 + 0.3 * 0.420) = 0.4312 and relu(0.7 * 0.550 + 0.3 * 0.420) = 0.511;
+    # the output layer's delta z_hat - z and w11's gradient (z_hat - z) * 0.4312 from /v1/gradients.
+    claimed={
+        "layers": [{"activation": [[0.4312, 0.511]]}, {"delta": [[-0.2989692136756442]]}],
+        "output": [[0.7010307863243558]],
+        "loss": 0.35520347518814194,
+        "gradients": [None, {"weights": [[-0.12891552493693778, None]], "biases": [-0.2989692136756442]}],
     },
 )
 
@@ -149,10 +167,84 @@ XOR = NamedExample(
         "train": "A 2-4-1 tanh/sigmoid network learning XOR with Adam: the loss falls below 0.01 in 200 steps.",
         "train_plot": "XOR: the loss curve of 200 Adam steps (every 20th recorded)",
         "diagram": "XOR, untrained: labelled with sample 0's activations and the gradients",
+        "check": "XOR: Adam's first step worked out by hand (each output-layer parameter moves by the learning rate)",
     },
+    # Adam's first step is lr * g / (|g| + eps): every parameter moves by 0.1 against its gradient's sign
+    # (/v1/gradients: positive for layer 1's first two weights, negative for the others and the bias).
+    # Rounded, as a learner writes them.
+    claimed={
+        "iterations": [
+            {
+                "iteration": 1,
+                "loss": 0.77255,
+                "network": {"layers": [None, {"weights": [[-0.01, 0.77, 0.73, -0.89]], "biases": [0.1]}]},
+            }
+        ]
+    },
+    fields={"check": CHECK_TRAINING_FIELDS},
 )
 
-EXAMPLES: Mapping[str, NamedExample] = MappingProxyType({e.name: e for e in (SEED, XOR)})
+# The same post's network as its text gives it: layer 0's weights[0][1] is 0.435 (its code uses layer 0's
+# weights[1][1], 0.420, there), the output weighs z2 by 0.330 (its code adds z2 and 0.330 instead), and
+# there are no biases. The numbers the post printed (its outputs, its CE losses and w11 after each update)
+# come from its code, the seed's network: checked against this one, they are wrong from the first output,
+# and a known mistake reproduces the updates (docs/contract.md, "The seed example").
+BLOG = NamedExample(
+    name="blog",
+    description="The blog post's network as its text gives it (w12 0.435, w22 0.330, no biases), and the numbers the post printed.",
+    body={
+        "network": {
+            "layers": [
+                {"weights": [[0.436, 0.435], [0.550, 0.420]], "activation": "relu"},
+                {"weights": [[0.026, 0.330]], "activation": "sigmoid"},
+            ]
+        },
+        "inputs": [[0.7, 0.3]],
+        "targets": [[1.0]],
+        "loss": "binary_cross_entropy",
+        "reduction": "mean",
+        "optimizer": {"name": "sgd", "learning_rate": 0.5},
+        "iterations": 3,
+        "record": ["output", "network"],
+        "trainable": [
+            {"weights": [[False, False], [False, False]], "biases": [False, False]},
+            {"weights": [[True, False]], "biases": [False]},
+        ],
+    },
+    titles={
+        "forward": "The blog post's network as its text gives it (w12 0.435, w22 0.330, no biases): its forward pass",
+        "loss": "The blog post's network as its text gives it: its binary cross-entropy against the target 1",
+        "gradients": "The blog post's network as its text gives it: its gradients",
+        "gradcheck": "The blog post's network as its text gives it: its gradients checked against central differences",
+        "explain": "The blog post's network as its text gives it: the chain rule for w11",
+        "train": "The blog post's network as its text gives it: 3 SGD steps on w11 (not what the post printed)",
+        "train_plot": "The blog post's network as its text gives it: the loss curve of its 3 SGD steps on w11",
+        "diagram": "The blog post's network as its text gives it, labelled with its activations and gradients",
+        "check": "The numbers the blog post printed, checked against the network its text gives: wrong, and why",
+    },
+    # As the post printed them: z_hat and CE before each update, w11 after it.
+    claimed={
+        "iterations": [
+            {
+                "iteration": i,
+                "output": [[z_hat]],
+                "loss": ce,
+                "network": {"layers": [None, {"weights": [[w11, None]]}]},
+            }
+            for i, (z_hat, ce, w11) in enumerate(
+                (
+                    (0.7010307863243558, 0.35520347518814194, 0.09045776246846889),
+                    (0.7068233374476314, 0.3469745206215468, 0.15366665091475956),
+                    (0.7124393640689541, 0.3390604735219194, 0.21566472402149306),
+                ),
+                start=1,
+            )
+        ]
+    },
+    fields={"check": CHECK_TRAINING_FIELDS},
+)
+
+EXAMPLES: Mapping[str, NamedExample] = MappingProxyType({e.name: e for e in (SEED, XOR, BLOG)})
 
 
 class ExampleNotFound(LookupError):
@@ -179,8 +271,8 @@ def _request(name: str, endpoint: str) -> BaseModel:
     example, target = EXAMPLES[name], ENDPOINTS[endpoint]
     if endpoint not in example.titles:
         raise KeyError(f"example {name!r} has no body for {target.path}")
-    source = {**example.body, "parameter": example.parameter}
-    fields = tuple(example.body) if target.fields is None else target.fields
+    source = {**example.body, "parameter": example.parameter, "claimed": example.claimed}
+    fields = example.fields.get(endpoint, tuple(example.body) if target.fields is None else target.fields)
     raw = {k: copy.deepcopy(source[k]) for k in fields if k in source}
     return target.model.model_validate(raw)
 

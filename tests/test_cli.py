@@ -80,6 +80,39 @@ def test_errors_exit_1_with_the_contract_message():
     assert cli("train", "/nonexistent.json", "--local").returncode == 1
 
 
+def test_check_summarises_and_exits_1_when_a_claimed_number_is_wrong(tmp_path):
+    blog = tmp_path / "blog.json"
+    blog.write_text(cli("example", "blog", "--for", "check", "--local").stdout)
+    out = cli("check", str(blog), "--local")
+    assert out.returncode == 1, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == "first wrong: iterations[0].output[0][0] (claimed 0.7010307863243558)"
+    assert lines[1] == "score 3 of 9"
+    assert lines[3].split()[:4] == ["quantity", "correct", "consistent", "points"]
+    assert "- parameter_substituted: layer 0's weights[0][1]" in out.stdout
+    seed = cli("example", "seed", "--for", "check", "--local").stdout
+    out = cli("check", "-", "--local", stdin=seed)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[:2] == ["every claimed number is correct", "score 6 of 6"]
+    with running_server(tmp_path / "server.log") as (url, _):
+        remote = cli("check", str(blog), "--url", url, "--json")
+    local = cli("check", str(blog), "--local", "--json")
+    assert remote.returncode == local.returncode == 1
+    assert json.loads(remote.stdout) == json.loads(local.stdout)
+    assert json.loads(local.stdout)["first_wrong"] == ["iterations", 0, "output", 0, 0]
+
+
+def test_check_errors_exit_2_as_one_wrong_number_is_1():
+    bad = json.loads(cli("example", "seed", "--for", "check", "--local").stdout)
+    bad["claimed"]["gradients"] = [None]
+    out = cli("check", "-", "--local", stdin=json.dumps(bad))
+    assert out.returncode == 2 and "body.claimed.gradients: claimed.gradients must have one entry per layer (2)" in out.stderr
+    assert cli("check", "/nonexistent.json", "--local").returncode == 2
+    out = cli("check", "-", "--url", f"http://127.0.0.1:{free_port()}", stdin=json.dumps(bad))
+    assert out.returncode == 2 and "cannot reach the service" in out.stderr
+    assert cli("check", "-", "--local", "--progress", stdin="{}").returncode == 2  # argparse's usage error
+
+
 def test_a_server_that_is_not_there_is_named_with_what_to_do(seed_file):
     url = f"http://127.0.0.1:{free_port()}"
     out = cli("train", str(seed_file), "--url", url)

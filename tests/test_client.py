@@ -15,7 +15,7 @@ import uvicorn
 from app.client import AsyncBackpropClient, BackpropClient, LimitExceeded, NotFound, ServiceUnavailable, ValidationFailed
 from app.config import Settings
 from app.main import create_app
-from app.schemas.responses import GradientsResponse, TraceEntry, TrainResponse, TrainSummary
+from app.schemas.responses import CheckResponse, GradientsResponse, TraceEntry, TrainResponse, TrainSummary
 from tests.support.live_server import free_port, running_server
 from tests.support.seed_trace import SEED_LOSSES, SEED_W11
 
@@ -49,6 +49,47 @@ def test_async_client_in_process(seed_body):
             assert (await client.diagram(network=body["network"])).startswith("<svg")
 
     run(scenario())
+
+
+def test_async_check_in_process():
+    async def scenario():
+        async with in_process() as client:
+            blog = await client.example("blog", "check")
+            out = await client.check(**blog)
+            assert isinstance(out, CheckResponse)
+            assert out.first_wrong == ["iterations", 0, "output", 0, 0] and out.score < out.max_score
+            assert any(d.name == "parameter_substituted" for d in out.diagnoses)
+            seed = await client.example("seed", "check")
+            assert (await client.check(**seed)).first_wrong is None
+            assert (await client.send("check", seed)).score == 6
+            with pytest.raises(ValidationFailed) as err:
+                await client.check(**{**seed, "claimed": {"gradients": [None]}})
+            assert err.value.detail[0].loc == ["body", "claimed", "gradients"]
+
+    run(scenario())
+
+
+def test_sync_check_sends_the_fields_given_nulls_in_arrays_included(seed_body):
+    from fastapi.testclient import TestClient
+
+    service = TestClient(create_app(Settings()))
+    sent = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(json.loads(request.content))
+        r = service.post(request.url.path, content=request.content, headers={"Content-Type": "application/json"})
+        return httpx.Response(r.status_code, content=r.content, headers={"Content-Type": "application/json"})
+
+    fields = {k: seed_body[k] for k in ("network", "inputs", "targets", "loss")}
+    with BackpropClient("http://test", transport=httpx.MockTransport(answer)) as client:
+        claimed = {"output": [[0.7010307863243558]], "gradients": [None, {"weights": np.array([[-0.12891552493693778, 0.0]])}]}
+        out = client.check(**fields, claimed=claimed, points={"gradients": 2.0})
+        assert out.first_wrong == ["gradients", 1, "weights", 0, 1] and (out.score, out.max_score) == (1.0, 3.0)
+        with pytest.raises(TypeError, match="claims"):
+            client.check(**fields, claims={})  # type: ignore[call-arg]
+    service.close()
+    assert set(sent[0]) == {"network", "inputs", "targets", "loss", "claimed", "points"}
+    assert sent[0]["claimed"]["gradients"][0] is None
 
 
 def test_numpy_arrays_are_accepted(seed_body):

@@ -117,3 +117,23 @@ def test_readme_class_index_example_is_real(client):
     shown = re.search(r"```json\n\s*(\{\"loss\":1\.49.*?)\n\s*```", text, flags=re.S).group(1)
     r = client.post("/v1/gradients", content=body, headers={"content-type": "application/json"})
     assert r.text == shown
+
+
+def test_readme_check_of_the_blog_post_is_real(tmp_path):
+    import subprocess
+    import sys
+
+    body = subprocess.run(
+        [sys.executable, "-m", "app.cli", "example", "blog", "--for", "check", "--local"], capture_output=True, text=True, check=True
+    ).stdout
+    (tmp_path / "blog.json").write_text(body)
+    done = subprocess.run(
+        [sys.executable, "-m", "app.cli", "check", str(tmp_path / "blog.json"), "--local"], capture_output=True, text=True
+    )
+    assert done.returncode == 1, done.stderr
+    shown = re.search(
+        r"prints the same answer as a summary \(and exits 1: a number is wrong\):\n\n```\n(.*?)```",
+        (ROOT / "README.md").read_text(),
+        flags=re.S,
+    )
+    assert shown is not None and done.stdout == shown.group(1)

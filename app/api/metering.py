@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from app.observability import record_work
-from app.schemas.requests import ForwardRequest, TrainRequest
-from app.service.limits import passes
+from app.schemas.requests import CheckRequest, ForwardRequest, TrainRequest
+from app.service.limits import check_passes, passes
 from app.service.payloads import TrainSummaryPayload
 from app.service.train import LossCurve, completed_iterations
 
@@ -23,6 +23,9 @@ def metered(body: Any, result: Any) -> Any:
             _record_training(body, result)  # type: ignore[arg-type]  # the TrainPayload holds the summary's keys
         else:
             return _metered_stream(body, result)
+    elif isinstance(body, CheckRequest) and isinstance(result, dict):
+        # The passes it made: its two runs and the variants its search tried.
+        record_work(body.size.parameters, check_passes(body, result["search"]["variants_tried"]))
     elif isinstance(body, ForwardRequest):
         record_work(body.size.parameters, passes(body))
     return result

@@ -29,6 +29,7 @@ from starlette.middleware.exceptions import ExceptionMiddleware
 from app.api.admission import Admission
 from app.config import Settings
 from app.examples import (
+    BLOG,
     DEFAULT_ENDPOINT,
     ENDPOINTS,
     SEED,
@@ -87,11 +88,19 @@ def _post_cases(endpoint: str, limits: Settings) -> list[Case]:
         return Case("POST", e.path, status, key, summary, body=body, content_type=content_type)
 
     cases = [] if e.svg else [case(200, "seed", SEED.titles[endpoint], seed)]
+    if endpoint == "check":
+        cases.append(case(200, BLOG.name, BLOG.titles[endpoint], example_body(BLOG.name, endpoint)))
     layers = seed["network"]["layers"]
     if endpoint in ("train", "train_plot"):
         n = limits.max_iterations + 1
         summary = f"The seed body with iterations {n:,}: over BACKPROP_MAX_ITERATIONS (default {limits.max_iterations:,})"
         cases.append(case(413, "iterations", summary, _seed(endpoint, iterations=n)))
+    elif endpoint == "check":
+        n = limits.max_iterations + 1
+        summary = f"A claim about iteration {n:,} of a training: over BACKPROP_MAX_ITERATIONS (default {limits.max_iterations:,})"
+        training = {"optimizer": {"name": "sgd", "learning_rate": 0.5}, "iterations": n}
+        claimed = {"iterations": [{"iteration": n, "loss": 0.3}]}
+        cases.append(case(413, "iterations", summary, _seed(endpoint, **training, claimed=claimed)))
     elif endpoint == "diagram":
         n = limits.max_diagram_units + 1
         wide = [
@@ -117,6 +126,10 @@ def _post_cases(endpoint: str, limits: Settings) -> list[Case]:
     elif endpoint in ("train", "train_plot"):
         optimizer = {"name": "sgd", "learning_rate": 0.5, "nesterov": True}
         cases.append(case(422, "nesterov", "Nesterov momentum asked for without momentum", _seed(endpoint, optimizer=optimizer)))
+    elif endpoint == "check":
+        column: dict[str, Any] = {"gradients": [None, {"weights": [[-0.1289], [-0.1528]]}]}
+        summary = "Layer 1's weight gradients claimed as a column: they are a row, [1][2], as the layer's weights"
+        cases.append(case(422, "claimed_shape", summary, _seed(endpoint, claimed=column)))
     elif endpoint == "diagram":
         summary = "Targets to label gradients, but no loss to compute them with"
         cases.append(case(422, "targets_without_loss", summary, _seed(endpoint, loss=None)))

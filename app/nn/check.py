@@ -36,13 +36,14 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from app.nn.errors import Stopped
+from app.nn.errors import NonFiniteError, Stopped
 from app.nn.layout import Layout
 from app.nn.losses import Loss, Reduction
-from app.nn.mistakes import ProblemShape, describe, variants
-from app.nn.network import Layer
+from app.nn.mistakes import ProblemShape, describe, skipped, variants
+from app.nn.network import Layer, evaluate, unpack
 from app.nn.optimizers import Optimizer
 from app.nn.steps import Claimed, Key, Steps, run
+from app.nn.training import train
 
 Array = NDArray[np.float64]
 Mask = NDArray[np.bool_]
@@ -143,11 +144,13 @@ class QuantityCheck:
     consistent: bool
     worst_given_claims: Element
     mistakes: tuple[int, ...]  # indices into CheckResult.diagnoses
+    # The first element (row-major) that is neither correct nor consistent: the learner's own
+    # mistake is there. None when every claimed element is one or the other.
+    wrong_at: tuple[int, ...] | None = None
 
     @property
     def wrong(self) -> bool:
-        """Neither correct nor consistent: the learner's own mistake is here."""
-        return not self.correct and not self.consistent
+        return self.wrong_at is not None
 
 
 @dataclass(frozen=True)
@@ -173,6 +176,8 @@ class CheckResult:
     diagnoses: tuple[Diagnosis, ...]
     variants_tried: int
     variants_total: int
+    # What the search left out and why (a network too large for the substitution search, the work limit).
+    notes: tuple[str, ...] = ()
 
     @property
     def complete(self) -> bool:
@@ -210,6 +215,7 @@ def check(
         )
 
     truth = program(Steps(), {})
+    truth.update(_engine_values(problem, iterations, truth))
     learner = program(Steps(), given)
     found = [_quantity(key, given[key], truth[key], learner[key], tolerance, place) for key, place in _in_order(claims, truth)]
     wrong = [(i, key) for i, (key, q) in enumerate(zip(_keys(claims, truth), found)) if q.wrong]
@@ -229,9 +235,50 @@ def check(
                 explained.setdefault(i, []).append(len(diagnoses))
             diagnoses.append(Diagnosis(variant.name, describe(variant), variant.detail, tuple(found[i].path for i in hits)))
     quantities = tuple(replace(q, mistakes=tuple(explained.get(i, ()))) for i, q in enumerate(found))
-    first = next((q for q in quantities if q.wrong), None)
-    first_wrong = None if first is None else first.path + _first_bad_index(first, given, truth, learner, claims, tolerance)
-    return CheckResult(quantities, first_wrong, tuple(diagnoses), tried, len(candidates))
+    first = next((q for q in quantities if q.wrong_at is not None), None)
+    first_wrong = None if first is None or first.wrong_at is None else first.path + first.wrong_at
+    notes = skipped(_shape(problem)) if wrong else ()
+    if tried < len(candidates):
+        notes += (f"the search stopped after {tried} of {len(candidates)} variants, at the work limit",)
+    return CheckResult(quantities, first_wrong, tuple(diagnoses), tried, len(candidates), notes)
+
+
+def _engine_values(problem: Problem, iterations: int, keys: Mapping[Key, Array]) -> dict[Key, Array]:
+    """The true values as /v1/gradients and /v1/train compute them, bit for bit, wherever the engine
+    computes them (the program agrees to rounding; its own values stay for the deltas). Raises
+    NonFiniteError, as those endpoints do, when the first pass already overflows."""
+    x, y, loss, reduction = problem.inputs, problem.targets, problem.loss, problem.reduction
+    out: dict[Key, Array] = {}
+
+    def passes(it: int, layers: Sequence[Layer]) -> None:
+        ev = evaluate(layers, x, y, loss, reduction)
+        out[(it, "loss", None, None)] = np.asarray(ev.loss)
+        out[(it, "output", None, None)] = ev.forward.output
+        for k, (z, a) in enumerate(zip(ev.forward.pre, ev.forward.post)):
+            out[(it, "pre_activation", k, None)] = z
+            out[(it, "activation", k, None)] = a
+        assert ev.gradient is not None
+        for k, (w, b) in enumerate(ev.layout.views(ev.gradient)):
+            out[(it, "gradients", k, "weights")] = w
+            out[(it, "gradients", k, "biases")] = b
+
+    passes(1, problem.layers)
+    if problem.optimizer is not None:
+        result = train(
+            problem.layers, x, y, loss, reduction, problem.optimizer, iterations, record=frozenset({"network"}), trainable=problem.trainable
+        )
+        layout = result.layout
+        recorded = result.trace.params if result.trace.params is not None else ()
+        for i, it in enumerate(result.trace.iterations.tolist()[: len(recorded)]):
+            for k, (w, b) in enumerate(layout.views(recorded[i])):
+                out[(it, "network", k, "weights")] = w
+                out[(it, "network", k, "biases")] = b
+            if it < iterations:
+                try:
+                    passes(it + 1, unpack(layout, recorded[i]))
+                except NonFiniteError:  # diverged: the program's (non-finite) values stay
+                    break
+    return {key: np.asarray(value, dtype=np.float64).copy() for key, value in out.items() if key in keys}
 
 
 def check_work(problem: Problem, claims: Sequence[StepClaims]) -> tuple[int, int]:
@@ -309,7 +356,12 @@ def _keys(claims: Sequence[StepClaims], truth: Mapping[Key, Array]) -> list[Key]
 def _quantity(key: Key, claim: Claimed, true: Array, learner: Array, tolerance: Tolerance, place: _Place) -> QuantityCheck:
     worst = _worst(claim, true, tolerance)
     worst_given = _worst(claim, learner, tolerance)
-    return QuantityCheck(place.path, place.kind, place.iteration, place.layer, place.part, worst.ok, worst, worst_given.ok, worst_given, ())
+    a = np.broadcast_to(claim.values, true.shape)
+    bad = np.broadcast_to(claim.mask, true.shape) & ~tolerance.close(a, true) & ~tolerance.close(a, learner)
+    wrong_at = tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), true.shape)) if bad.any() else None
+    return QuantityCheck(
+        place.path, place.kind, place.iteration, place.layer, place.part, worst.ok, worst, worst_given.ok, worst_given, (), wrong_at
+    )
 
 
 def _worst(claim: Claimed, expected: Array, tolerance: Tolerance) -> Element:
@@ -335,29 +387,6 @@ def _reproduces(claim: Claimed, values: Array, tolerance: Tolerance) -> bool:
     a = np.broadcast_to(claim.values, values.shape)
     mask = np.broadcast_to(claim.mask, values.shape)
     return bool(tolerance.close(a[mask], values[mask]).all())
-
-
-def _first_bad_index(
-    q: QuantityCheck,
-    given: Mapping[Key, Claimed],
-    truth: Mapping[Key, Array],
-    learner: Mapping[Key, Array],
-    claims: Sequence[StepClaims],
-    tolerance: Tolerance,
-) -> Path:
-    """The index of the first element (row-major) of ``q`` that is neither correct nor consistent."""
-    key: Key = (q.iteration, q.kind, q.layer, q.part)
-    claim, true, mine = given[key], truth[key], learner[key]
-    a = np.broadcast_to(claim.values, true.shape)
-    bad = np.broadcast_to(claim.mask, true.shape) & ~_close_each(a, true, tolerance) & ~_close_each(a, mine, tolerance)
-    if not true.ndim:
-        return ()
-    first = int(np.flatnonzero(bad)[0])
-    return tuple(int(i) for i in np.unravel_index(first, true.shape))
-
-
-def _close_each(a: Array, expected: Array, tolerance: Tolerance) -> Mask:
-    return tolerance.close(a, expected)
 
 
 def _shape(problem: Problem) -> ProblemShape:

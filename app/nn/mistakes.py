@@ -437,6 +437,16 @@ def variants(shape: ProblemShape) -> list[Mistake]:
     return [variant for mistake in CATALOGUE for variant in mistake.instances(shape)]
 
 
+def skipped(shape: ProblemShape) -> tuple[str, ...]:
+    """What the catalogue does not search for a problem of ``shape``, in words."""
+    if shape.layout.size > MAX_SUBSTITUTION_PARAMETERS:
+        return (
+            f"{ParameterSubstituted.name} was not searched: the network has {shape.layout.size} parameters, "
+            f"more than the {MAX_SUBSTITUTION_PARAMETERS} whose every pair is tried",
+        )
+    return ()
+
+
 def describe(variant: Mistake) -> str:
     """The variant's description with its detail filled in (``weights[0][1]`` for an index)."""
     detail = dict(variant.detail)

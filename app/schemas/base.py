@@ -85,6 +85,10 @@ LOCATED_ERROR_TYPES = frozenset(
         "loss_activation_mismatch",
         "target_range",
         "missing_dependency",
+        # /v1/check's claims: iterations out of the training, claimed twice, or claimed in the other form.
+        "iteration_range",
+        "repeated_iteration",
+        "claim_form",
         # Written by app.schemas.error_hints from pydantic's own errors.
         "not_2d",
         "unknown_field",
@@ -134,6 +138,14 @@ def describe(value: Any) -> str:
     if isinstance(value, bytes):
         return f"{len(value)} bytes that are not a JSON object"
     return type(value).__name__
+
+
+def dotted(path: Sequence[str | int]) -> str:
+    """A path into a body as a reader writes it: ``["claimed", "gradients", 1, "weights"]`` as ``claimed.gradients[1].weights``."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text
 
 
 def field_error(loc: Loc, message: str, kind: str) -> NoReturn:

@@ -29,6 +29,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from app.nn.check import Tolerance
 from app.nn.losses import LOSSES, Loss
 from app.nn.losses import PROBABILITY_SUM_TOLERANCE as PROBABILITY_SUM_TOLERANCE  # importable from here, as before
 from app.nn.losses import Reduction as Reduction
@@ -41,6 +42,7 @@ from app.schemas.base import (
     StrictInt,
     StrictModel,
     describe,
+    dotted,
     field_error,
     joined,
     rectangular,
@@ -411,11 +413,46 @@ class LayerMask(StrictModel):
     biases: list[StrictBool] | None = None
 
 
+ITERATIONS_DESCRIPTION = "Full-batch steps: forward, loss, backward, update."
+TRAINABLE_DESCRIPTION = "Aligned with network.layers; a parameter marked false never changes. Default: all train."
+Iterations = Annotated[StrictInt, Field(ge=1)]
+Trainable = list[LayerMask] | None
+
+
+def _check_trainable(trainable: list[LayerMask] | None, network: NetworkSpec) -> None:
+    """``trainable`` (when given) has one mask per layer, each part in its layer's shape."""
+    if trainable is None:
+        return
+    layers = network.layers
+    if len(trainable) != len(layers):
+        field_error(
+            ("trainable",),
+            f"trainable must have one entry per layer ({len(layers)}), but has {counted(len(trainable), 'entry', 'entries')}",
+            "shape_mismatch",
+        )
+    for k, (mask, layer) in enumerate(zip(trainable, layers)):
+        if mask.weights is not None:
+            shape = rectangular(mask.weights, ("trainable", k, "weights"), f"trainable[{k}].weights")
+            if shape != (layer.n_out, layer.n_in):
+                field_error(
+                    ("trainable", k, "weights"),
+                    f"trainable[{k}].weights must have the shape of layer {k}'s weights "
+                    f"[{layer.n_out}][{layer.n_in}], but has shape [{shape[0]}][{shape[1]}]",
+                    "shape_mismatch",
+                )
+        if mask.biases is not None and len(mask.biases) != layer.n_out:
+            field_error(
+                ("trainable", k, "biases"),
+                f"trainable[{k}].biases must have {counted(layer.n_out, 'value')} (layer {k}'s outputs), but has {len(mask.biases)}",
+                "shape_mismatch",
+            )
+
+
 class TrainRequest(LossRequest):
     """A loss request plus the optimizer, the number of full-batch steps and what to record."""
 
     optimizer: OptimizerConfig
-    iterations: StrictInt = Field(ge=1, description="Full-batch steps: forward, loss, backward, update.")
+    iterations: Iterations = Field(description=ITERATIONS_DESCRIPTION)
     record_every: StrictInt = Field(
         default=1, ge=1, description="Iteration i (1-based) is recorded when (i - 1) % record_every == 0; the last always is."
     )
@@ -423,38 +460,11 @@ class TrainRequest(LossRequest):
         default_factory=list,
         description="Extra per-iteration values: output and gradients (before the update), network (after it).",
     )
-    trainable: list[LayerMask] | None = Field(
-        default=None,
-        description="Aligned with network.layers; a parameter marked false never changes. Default: all train.",
-    )
+    trainable: Trainable = Field(default=None, description=TRAINABLE_DESCRIPTION)
 
     @model_validator(mode="after")
     def _mask_fits(self) -> TrainRequest:
-        if self.trainable is None:
-            return self
-        layers = self.network.layers
-        if len(self.trainable) != len(layers):
-            field_error(
-                ("trainable",),
-                f"trainable must have one entry per layer ({len(layers)}), but has {counted(len(self.trainable), 'entry', 'entries')}",
-                "shape_mismatch",
-            )
-        for k, (mask, layer) in enumerate(zip(self.trainable, layers)):
-            if mask.weights is not None:
-                shape = rectangular(mask.weights, ("trainable", k, "weights"), f"trainable[{k}].weights")
-                if shape != (layer.n_out, layer.n_in):
-                    field_error(
-                        ("trainable", k, "weights"),
-                        f"trainable[{k}].weights must have the shape of layer {k}'s weights "
-                        f"[{layer.n_out}][{layer.n_in}], but has shape [{shape[0]}][{shape[1]}]",
-                        "shape_mismatch",
-                    )
-            if mask.biases is not None and len(mask.biases) != layer.n_out:
-                field_error(
-                    ("trainable", k, "biases"),
-                    f"trainable[{k}].biases must have {counted(layer.n_out, 'value')} (layer {k}'s outputs), but has {len(mask.biases)}",
-                    "shape_mismatch",
-                )
+        _check_trainable(self.trainable, self.network)
         return self
 
 
@@ -538,3 +548,252 @@ class DiagramRequest(ComputeRequest):
     @cached_property
     def size(self) -> RequestSize:
         return request_size(self.network, len(self.inputs) if self.inputs is not None else 1)
+
+
+# -- /v1/check: a learner's numbers, in the shapes the service itself answers ------------------
+
+ClaimedNumber = FiniteFloat | None
+ClaimedRow = list[ClaimedNumber]
+ClaimedMatrix = list[ClaimedRow]
+PointValue = Annotated[FiniteFloat, Field(ge=0)]
+
+CLAIMED_DESCRIPTION = (
+    "Any of the numbers a learner works out, in the shapes this service answers them in: null (or a key "
+    "left out) for a number not worked out. Each array given must have exactly its quantity's shape."
+)
+
+
+def _none(value: object) -> bool:
+    return value is None
+
+
+class LayerClaim(StrictModel):
+    """One layer's claimed values for every sample, each ``[batch][out]`` as /v1/forward answers them."""
+
+    pre_activation: ClaimedMatrix | None = Field(default=None, exclude_if=_none, description="inputs @ weights.T + biases.")
+    activation: ClaimedMatrix | None = Field(default=None, exclude_if=_none, description="The activation of pre_activation.")
+    delta: ClaimedMatrix | None = Field(
+        default=None, exclude_if=_none, description="dLoss/dpre_activation: what backprop sends back through this layer."
+    )
+
+
+class ParameterClaim(StrictModel):
+    """Claimed numbers in the shape of one layer's parameters: ``weights`` ``[out][in]``, ``biases`` ``[out]``."""
+
+    weights: ClaimedMatrix | None = Field(default=None, exclude_if=_none)
+    biases: ClaimedRow | None = Field(default=None, exclude_if=_none)
+
+
+class NetworkClaim(StrictModel):
+    """The network's parameters after an iteration's update, one entry per layer (null: none claimed)."""
+
+    layers: list[ParameterClaim | None] = Field(description="One entry per layer of the network, an object or null.")
+
+
+class StepClaim(StrictModel):
+    """What a learner claims about one forward and backward pass: /v1/forward's ``layers`` (with ``delta``),
+    /v1/gradients' ``output``, ``loss`` and ``gradients``. Every key may be left out or null."""
+
+    layers: list[LayerClaim | None] | None = Field(
+        default=None, exclude_if=_none, description="One entry per layer of the network, an object or null."
+    )
+    output: ClaimedMatrix | None = Field(default=None, exclude_if=_none, description="[batch][out_last], the last activation.")
+    loss: ClaimedNumber = Field(default=None, exclude_if=_none, description="The reduced loss.")
+    gradients: list[ParameterClaim | None] | None = Field(
+        default=None, exclude_if=_none, description="dLoss/dparameter, one entry per layer of the network, an object or null."
+    )
+
+    @property
+    def step_keys(self) -> list[str]:
+        """The keys of a pass that this claim gives."""
+        return [name for name in StepClaim.model_fields if getattr(self, name) is not None]
+
+
+class _IterationNumber(StrictModel):
+    iteration: Iterations = Field(description="Which iteration (1-based, at most iterations).")
+
+
+class IterationClaim(StepClaim, _IterationNumber):
+    """One iteration of a training: its ``iteration``, its pass (before the update, as /v1/train's trace
+    records it) and the ``network`` after its update."""
+
+    network: NetworkClaim | None = Field(default=None, exclude_if=_none, description="The parameters after this iteration's update.")
+
+
+class Claims(StepClaim):
+    """Without ``optimizer``: the pass's keys (``layers``, ``output``, ``loss``, ``gradients``). With ``optimizer``
+    and ``iterations``: ``iterations``, any of the training's iterations, each at most once."""
+
+    iterations: list[IterationClaim] | None = Field(
+        default=None, exclude_if=_none, description="A training's iterations, in any order, each at most once."
+    )
+
+
+class CheckTolerance(StrictModel):
+    """A claimed number is right when ``|claimed - expected| <= atol + rtol * max(|claimed|, |expected|)``."""
+
+    rtol: FiniteFloat = Field(
+        default=Tolerance.rtol, ge=0, description="Relative: the default passes a value rounded to five significant figures."
+    )
+    atol: FiniteFloat = Field(default=Tolerance.atol, ge=0, description="Absolute: for values near 0.")
+
+
+class Points(StrictModel):
+    """What a claimed quantity (one array, or the loss) of each kind is worth; a quantity earns them when it is
+    correct, or (with carry_forward) consistent with the learner's own earlier numbers."""
+
+    pre_activation: PointValue = 1.0
+    activation: PointValue = 1.0
+    output: PointValue = 1.0
+    loss: PointValue = 1.0
+    delta: PointValue = 1.0
+    gradients: PointValue = 1.0
+    network: PointValue = 1.0
+
+
+def _found(values: list[Any], depth: int) -> str:
+    """The shape of a claimed row (``depth`` 1) or matrix (2), as ``[2][3]``; a ragged matrix said as such."""
+    if depth == 1 or not values:
+        return f"[{len(values)}]"
+    widths = [len(row) for row in values]
+    if len(set(widths)) == 1:
+        return f"[{len(values)}][{widths[0]}]"
+    i = next(i for i, w in enumerate(widths) if w != widths[0])
+    return f"rows of different lengths (row 0 has {widths[0]}, row {i} has {widths[i]})"
+
+
+class CheckRequest(LossRequest):
+    """A loss request (or, with ``optimizer`` and ``iterations``, a training as /v1/train takes it) and the
+    numbers a learner claims about it."""
+
+    optimizer: OptimizerConfig | None = Field(
+        default=None, exclude_if=_none, description="With iterations: the claims are about a training, as /v1/train runs it."
+    )
+    iterations: Iterations | None = Field(
+        default=None, exclude_if=_none, description=ITERATIONS_DESCRIPTION + " With optimizer: the training's length."
+    )
+    trainable: Trainable = Field(default=None, exclude_if=_none, description=TRAINABLE_DESCRIPTION + " With optimizer only.")
+    claimed: Claims = Field(description=CLAIMED_DESCRIPTION)
+    tolerance: CheckTolerance = Field(default_factory=CheckTolerance)
+    points: Points = Field(default_factory=Points)
+    carry_forward: StrictBool = Field(
+        default=True,
+        description="true: a claimed quantity earns its points when correct or consistent with the learner's own earlier "
+        "numbers (error carried forward, as exam markers do); false: only when correct.",
+    )
+
+    @property
+    def trains(self) -> bool:
+        return self.optimizer is not None
+
+    @property
+    def last_iteration(self) -> int:
+        """The last iteration the claims are about (1 without training): the check computes up to it."""
+        return max((c.iteration for c in self.claimed.iterations or ()), default=1)
+
+    @property
+    def steps(self) -> list[tuple[tuple[str | int, ...], int, StepClaim]]:
+        """Each claimed pass: its path in ``claimed``, its iteration and its claim."""
+        if self.claimed.iterations is None:
+            return [] if self.trains else [((), 1, self.claimed)]
+        return [(("iterations", i), c.iteration, c) for i, c in enumerate(self.claimed.iterations)]
+
+    @model_validator(mode="after")
+    def _claims_fit(self) -> CheckRequest:
+        self._check_training()
+        self._check_iterations()
+        for path, _, claim in self.steps:
+            self._check_step(("claimed", *path), claim)
+        return self
+
+    def _check_training(self) -> None:
+        if not self.trains:
+            for name in ("iterations", "trainable"):
+                if getattr(self, name) is not None:
+                    field_error(
+                        ("optimizer",),
+                        f"{name} describes a training, which needs an optimizer, but optimizer is missing",
+                        "missing_dependency",
+                    )
+            if self.claimed.iterations is not None:
+                field_error(
+                    ("claimed", "iterations"),
+                    "claims per iteration are about a training, which needs optimizer and iterations, but optimizer is missing "
+                    "(without training, claim layers, output, loss and gradients at the top of claimed)",
+                    "missing_dependency",
+                )
+            return
+        if self.iterations is None:
+            field_error(
+                ("iterations",), "a training needs iterations as well as an optimizer, but iterations is missing", "missing_dependency"
+            )
+        _check_trainable(self.trainable, self.network)
+        for key in self.claimed.step_keys:
+            field_error(
+                ("claimed", key),
+                f"with an optimizer the claims are per iteration: put {key} in claimed.iterations[i], beside that "
+                "iteration's number (iteration), not at the top of claimed",
+                "claim_form",
+            )
+
+    def _check_iterations(self) -> None:
+        seen: dict[int, int] = {}
+        for i, claim in enumerate(self.claimed.iterations or ()):
+            loc = ("claimed", "iterations", i, "iteration")
+            assert self.iterations is not None  # _check_training: claims of iterations come with them
+            if claim.iteration > self.iterations:
+                field_error(
+                    loc,
+                    f"iteration must be at most {self.iterations} (the training's iterations), but is {claim.iteration}",
+                    "iteration_range",
+                )
+            if claim.iteration in seen:
+                field_error(
+                    loc,
+                    f"each iteration may be claimed once, but iteration {claim.iteration} is claimed at "
+                    f"claimed.iterations[{seen[claim.iteration]}] and here",
+                    "repeated_iteration",
+                )
+            seen[claim.iteration] = i
+
+    def _check_step(self, loc: tuple[str | int, ...], claim: StepClaim) -> None:
+        layers, batch = self.network.layers, len(self.inputs)
+        if claim.layers is not None:
+            self._check_per_layer(loc + ("layers",), claim.layers)
+            for k, values in enumerate(claim.layers):
+                if values is not None:
+                    for name in ("pre_activation", "activation", "delta"):
+                        what = f"layer {k}'s {'delta, dLoss/dpre_activation' if name == 'delta' else name}, one row per sample"
+                        _check_shape(loc + ("layers", k, name), getattr(values, name), (batch, layers[k].n_out), what)
+        _check_shape(loc + ("output",), claim.output, (batch, self.network.n_out), "the last layer's activation, one row per sample")
+        self._check_parameters(loc + ("gradients",), claim.gradients, "the gradient of ")
+        if isinstance(claim, IterationClaim) and claim.network is not None:
+            self._check_parameters(loc + ("network", "layers"), claim.network.layers, "")
+
+    def _check_per_layer(self, loc: tuple[str | int, ...], entries: list[Any]) -> None:
+        n = len(self.network.layers)
+        if len(entries) != n:
+            field_error(
+                loc,
+                f"{dotted(loc)} must have one entry per layer ({n}), an object or null each, but has {counted(len(entries), 'entry', 'entries')}",
+                "shape_mismatch",
+            )
+
+    def _check_parameters(self, loc: tuple[str | int, ...], entries: list[ParameterClaim | None] | None, prefix: str) -> None:
+        if entries is None:
+            return
+        self._check_per_layer(loc, entries)
+        for k, (values, layer) in enumerate(zip(entries, self.network.layers)):
+            if values is not None:
+                _check_shape(loc + (k, "weights"), values.weights, (layer.n_out, layer.n_in), f"{prefix}layer {k}'s weights")
+                _check_shape(loc + (k, "biases"), values.biases, (layer.n_out,), f"{prefix}layer {k}'s biases")
+
+
+def _check_shape(loc: tuple[str | int, ...], values: list[Any] | None, shape: tuple[int, ...], what: str) -> None:
+    """A claimed row or matrix (None: not claimed) has exactly ``shape``; the error names the path and both shapes."""
+    if values is None:
+        return
+    found = _found(values, len(shape))
+    expected = "".join(f"[{n}]" for n in shape)
+    if found != expected:
+        field_error(loc, f"{dotted(loc)} must be {expected} ({what}), found {found}", "shape_mismatch")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
 
+from app.nn.check import Kind
 from app.schemas.base import StrictModel
 from app.schemas.network import NetworkSpec
 
@@ -200,3 +201,78 @@ class TrainSummary(StrictModel):
     diverged_at: int | None = None
     network: NetworkSpec
     final_loss: float | None
+
+
+# -- /v1/check -----------------------------------------------------------------------------
+
+ClaimPath = list[str | int]
+CLAIM_PATH = "keys and indices into the request's claimed"
+
+
+class ElementOut(StrictModel):
+    """One element of a claimed array against the value it should have been."""
+
+    index: list[int] = Field(description="Its index in the claimed array ([] for the loss).")
+    claimed: float
+    expected: float | None = Field(description="null when the expected value is not finite.")
+    rel_error: float | None = Field(
+        description="|claimed - expected| / max(|claimed|, |expected|, 1e-12); null when expected is not finite."
+    )
+    ok: bool = Field(description="Within the tolerance.")
+
+
+class QuantityOut(StrictModel):
+    """One claimed array (or the loss), checked element by element."""
+
+    path: ClaimPath = Field(description=f"Where it is in claimed: {CLAIM_PATH}.")
+    kind: Kind
+    iteration: int = Field(description="The iteration it belongs to (1 without training).")
+    layer: int | None = Field(description="Its layer; null for output and loss.")
+    part: Literal["weights", "biases"] | None = Field(description="For gradients and network: which parameters.")
+    correct: bool = Field(description="Every claimed element within the tolerance of the true value.")
+    consistent: bool = Field(
+        description="Every claimed element within the tolerance of what the correct step computes from the learner's "
+        "own earlier claimed numbers (error carried forward)."
+    )
+    points: float = Field(description="What it earned: max_points when correct (or consistent, with carry_forward), else 0.")
+    max_points: float = Field(description="Its kind's points.")
+    worst: ElementOut = Field(description="The element furthest from the true value.")
+    worst_given_claims: ElementOut = Field(description="The element furthest from what follows from the learner's own numbers.")
+    mistakes: list[int] = Field(description="Indices into diagnoses: the known mistakes that reproduce this quantity.")
+    wrong_at: list[int] | None = Field(
+        description="The index of its first element (row-major) that is neither correct nor consistent: the learner's own "
+        "mistake is there. null when every claimed element is one or the other."
+    )
+
+
+class DiagnosisOut(StrictModel):
+    """A known mistake that reproduces claimed numbers that are wrong."""
+
+    name: str = Field(description="Stable, for programs.")
+    description: str = Field(description="For people.")
+    detail: dict[str, Any] = Field(description="Its parameters, e.g. the layer or the parameters it mixed up.")
+    explains: list[ClaimPath] = Field(description="The paths of the claimed quantities it reproduces.")
+
+
+class SearchOut(StrictModel):
+    """How much of the search for known mistakes ran: it is bounded by what BACKPROP_MAX_WORK leaves after the check."""
+
+    complete: bool
+    variants_tried: int
+    variants_total: int
+    message: str | None = Field(
+        description="What the search left out and why (it stopped at the work limit, or the network has too many parameters "
+        "for the search of one parameter used in place of another); null when nothing was left out."
+    )
+
+
+class CheckResponse(StrictModel):
+    first_wrong: ClaimPath | None = Field(
+        description=f"The earliest claimed element (in computation order) that is neither correct nor consistent, as "
+        f"{CLAIM_PATH}; null when every claimed number is correct or follows from the learner's own."
+    )
+    score: float = Field(description="The points the claimed quantities earned.")
+    max_score: float = Field(description="The points of every claimed quantity (a quantity of only nulls is not claimed).")
+    diagnoses: list[DiagnosisOut]
+    search: SearchOut
+    quantities: list[QuantityOut] = Field(description="Every claimed quantity, in computation order.")

@@ -1,4 +1,4 @@
-"""Request models to what the engine takes: float64 arrays, layers, a bound loss, an optimizer."""
+"""Request models to what the engine takes: float64 arrays, layers, a bound loss, an optimizer, a check's problem."""
 
 from __future__ import annotations
 
@@ -7,12 +7,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from app.nn.check import Problem
 from app.nn.layout import Layout
 from app.nn.losses import LOSSES, Loss, class_index_targets
 from app.nn.network import Layer
 from app.nn.optimizers import Optimizer
 from app.schemas.network import LayerSpec, NetworkSpec
-from app.schemas.requests import DiagramRequest, LossRequest, OptimizerConfig, TrainRequest
+from app.schemas.requests import CheckRequest, DiagramRequest, LossRequest, OptimizerConfig, TrainRequest
 
 Array = NDArray[np.float64]
 
@@ -65,7 +66,7 @@ def to_optimizer(config: OptimizerConfig) -> Optimizer[Any]:
     return config.build()
 
 
-def to_mask(req: TrainRequest, layout: Layout) -> NDArray[np.bool_] | None:
+def to_mask(req: TrainRequest | CheckRequest, layout: Layout) -> NDArray[np.bool_] | None:
     """The flat boolean trainable mask in ``layout`` order, or None when everything trains."""
     if req.trainable is None:
         return None
@@ -76,3 +77,19 @@ def to_mask(req: TrainRequest, layout: Layout) -> NDArray[np.bool_] | None:
         if spec.biases is not None:
             b[...] = spec.biases
     return mask
+
+
+def to_problem(req: CheckRequest) -> Problem:
+    """The computation the claims are about, as the engine takes it."""
+    layers = to_layers(req.network)
+    trains = req.optimizer is not None
+    return Problem(
+        layers=layers,
+        inputs=matrix(req.inputs),
+        targets=to_targets(req),
+        loss=to_loss(req),
+        reduction=req.reduction,
+        optimizer=to_optimizer(req.optimizer) if req.optimizer is not None else None,
+        iterations=req.iterations if trains and req.iterations is not None else 1,
+        trainable=to_mask(req, Layout.of(layers)) if trains else None,
+    )

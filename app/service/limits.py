@@ -8,8 +8,10 @@ that raises it; the HTTP layer answers it as 413.
 from __future__ import annotations
 
 from app.config import Settings
+from app.nn.check import check_work
 from app.nn.training import recorded_count
-from app.schemas.requests import ComputeRequest, ForwardRequest, GradcheckRequest, TrainRequest
+from app.schemas.requests import CheckRequest, ComputeRequest, ForwardRequest, GradcheckRequest, TrainRequest
+from app.service.conversion import to_problem
 
 Loc = tuple[str | int, ...]
 
@@ -21,6 +23,10 @@ LAYER_WORK_FLOOR = 10_000
 # Bytes per value held while computing: a forward pass keeps pre-activations, activations and
 # deltas in the workspace (and one more copy per answer); parameters live as the network,
 # the gradient, two optimizer states and two history rows while training.
+# A check runs the computation twice before any search for mistakes: for the true values, and for
+# what follows from the learner's own (app.nn.check).
+CHECK_RUNS = 2
+
 BYTES_PER_ACTIVATION = 8 * 4
 BYTES_PER_PARAMETER = 8 * 8
 
@@ -51,8 +57,8 @@ def check(found: float, limit: float, loc: Loc, what: str, setting: str) -> None
         raise OverLimit(loc, what, found, limit, setting)
 
 
-def check_limits(req: ForwardRequest, settings: Settings, iterations: int = 1) -> None:
-    """Raise OverLimit when ``req`` is over any configured limit."""
+def check_limits(req: ForwardRequest, settings: Settings, iterations: int = 1, runs: int = 1) -> None:
+    """Raise OverLimit when ``req`` is over any configured limit, its computation of ``iterations`` run ``runs`` times."""
     s = req.size
     check(s.layers, settings.max_layers, ("network", "layers"), "the number of layers", "max_layers")
     check(s.parameters, settings.max_parameters, ("network",), "the number of parameters", "max_parameters")
@@ -65,7 +71,8 @@ def check_limits(req: ForwardRequest, settings: Settings, iterations: int = 1) -
         "max_activations",
     )
     check(iterations, settings.max_iterations, ("iterations",), "iterations", "max_iterations")
-    check(estimated_work(req, iterations), settings.max_work, (), "the work (iterations x batch x parameters)", "max_work")
+    work = "the work (iterations x batch x parameters)" if runs == 1 else f"the work ({runs} runs x iterations x batch x parameters)"
+    check(estimated_work(req, runs * iterations), settings.max_work, (), work, "max_work")
 
 
 def check_output(values: int, settings: Settings, loc: Loc, what: str) -> None:
@@ -90,10 +97,21 @@ def gradcheck_passes(req: ForwardRequest) -> int:
     return 2 * req.size.parameters + 1
 
 
+def check_passes(req: CheckRequest, variants: int) -> int:
+    """Passes a check makes: its two runs and one per variant of the search for mistakes it tries, each
+    up to the last claimed iteration."""
+    return (CHECK_RUNS + variants) * req.last_iteration
+
+
 def passes(req: ComputeRequest) -> int:
-    """How many forward/backward passes ``req`` asks for: its iterations, a gradient check's, or 1."""
+    """How many forward/backward passes ``req`` asks for: its iterations, a gradient check's, or 1; for a
+    check, at most: every variant of its search counted (it runs them only when a number is wrong, and
+    within what BACKPROP_MAX_WORK leaves), so that a long search is never run inline."""
     if isinstance(req, TrainRequest):
         return req.iterations
+    if isinstance(req, CheckRequest):
+        _, variants = check_work(to_problem(req), ())
+        return check_passes(req, variants)
     if isinstance(req, GradcheckRequest):
         return gradcheck_passes(req)
     return 1

@@ -8,11 +8,12 @@ would cost more than the backprop itself on large networks.
 
 from __future__ import annotations
 
-from typing import Literal, NotRequired, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 
 import numpy as np
 from numpy.typing import NDArray
 
+from app.nn.check import Kind as QuantityKind
 from app.nn.layout import Layout
 from app.nn.network import Forward
 
@@ -133,6 +134,53 @@ class ExplainPayload(TypedDict):
     samples: list[SamplePayload]
     reduction: ReductionPayload
     lines: list[str]
+
+
+class ElementPayload(TypedDict):
+    index: list[int]
+    claimed: float
+    expected: float | None
+    rel_error: float | None
+    ok: bool
+
+
+class QuantityPayload(TypedDict):
+    path: list[str | int]
+    kind: QuantityKind
+    iteration: int
+    layer: int | None
+    part: Kind | None
+    correct: bool
+    consistent: bool
+    points: float
+    max_points: float
+    worst: ElementPayload
+    worst_given_claims: ElementPayload
+    mistakes: list[int]
+    wrong_at: list[int] | None
+
+
+class DiagnosisPayload(TypedDict):
+    name: str
+    description: str
+    detail: dict[str, Any]
+    explains: list[list[str | int]]
+
+
+class SearchPayload(TypedDict):
+    complete: bool
+    variants_tried: int
+    variants_total: int
+    message: str | None
+
+
+class CheckPayload(TypedDict):
+    first_wrong: list[str | int] | None
+    score: float
+    max_score: float
+    diagnoses: list[DiagnosisPayload]
+    search: SearchPayload
+    quantities: list[QuantityPayload]
 
 
 def contiguous(a: Array) -> Array:

@@ -22,6 +22,7 @@ def test_operation_ids_are_stable():
         "train",
         "trainPlot",
         "diagram",
+        "check",
         "listExamples",
         "getExample",
         "health",

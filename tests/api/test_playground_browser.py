@@ -57,3 +57,25 @@ def test_playground_shows_validation_errors(tmp_path):
             assert "body.inputs" in page.inner_text("#error") and "422" in page.inner_text("#error")
         finally:
             browser.close()
+
+
+def test_playground_checks_the_blog_posts_numbers(tmp_path):
+    with running_server(tmp_path / "server.log") as (url, _), sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 2400})
+            page.goto(f"{url}/playground")
+            page.wait_for_selector("body[data-ready='true']", timeout=30_000)
+            page.select_option("#example", "blog")
+            page.click("#load")
+            page.wait_for_selector("body[data-loaded='blog']", timeout=30_000)
+            page.click("#check")
+            page.wait_for_selector("#diagnoses", timeout=30_000)
+            assert page.inner_text("#check-error") == ""
+            assert "iterations[0].output[0][0]" in page.inner_text("#first-wrong")
+            assert "parameter_substituted" in page.inner_text("#diagnoses") and "weights[1][1]" in page.inner_text("#diagnoses")
+            shot = Path(os.environ.get("BACKPROP_TEST_OUTPUT", tmp_path)) / "playground-check.png"
+            shot.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(shot), full_page=True)
+        finally:
+            browser.close()

@@ -44,12 +44,16 @@ from pydantic import BaseModel
 from app.config import Settings
 from app.main import create_app
 from app.schemas.responses import (
+    CheckResponse,
+    ElementOut,
     ErrorBody,
     ExplainResponse,
     ForwardResponse,
     GradcheckResponse,
     GradientsResponse,
     LossResponse,
+    QuantityOut,
+    SearchOut,
     TermOut,
     TraceEntry,
     TrainResponse,
@@ -250,6 +254,53 @@ def explain_body(rng: np.random.Generator, num: Numbers) -> dict[str, Any]:
     return body
 
 
+def claimed_array(rng: np.random.Generator, num: Numbers, shape: tuple[int, ...]) -> Any:
+    """Numbers of ``shape`` as a learner might claim them: extreme or ordinary, some null."""
+    if len(shape) == 1:
+        return [num.any() if rng.random() < 0.7 else None for _ in range(shape[0])]
+    return [claimed_array(rng, num, shape[1:]) for _ in range(shape[0])]
+
+
+def claimed_step(rng: np.random.Generator, num: Numbers, body: dict[str, Any]) -> dict[str, Any]:
+    layers, batch = shapes(body["network"]), len(body["inputs"])
+    step: dict[str, Any] = {}
+    if rng.random() < 0.5:
+        step["layers"] = [
+            {name: claimed_array(rng, num, (batch, n_out)) for name in ("pre_activation", "activation", "delta") if rng.random() < 0.5}
+            for n_out, _ in layers
+        ]
+    if rng.random() < 0.5:
+        step["output"] = claimed_array(rng, num, (batch, layers[-1][0]))
+    if rng.random() < 0.5:
+        step["loss"] = num.any()
+    if rng.random() < 0.7:
+        step["gradients"] = [
+            {"weights": claimed_array(rng, num, (n_out, n_in)), "biases": claimed_array(rng, num, (n_out,))} for n_out, n_in in layers
+        ]
+    return step
+
+
+def check_body(rng: np.random.Generator, num: Numbers) -> dict[str, Any]:
+    """A loss body or a short training, and extreme claims about it (some of them its own true values)."""
+    if rng.random() < 0.6:
+        body = loss_body(rng, num)
+        body["claimed"] = claimed_step(rng, num, body)
+    else:
+        body = {k: v for k, v in train_body(rng, num).items() if k not in ("record", "record_every")}
+        body["iterations"] = min(body["iterations"], 4) if rng.random() > 0.05 else body["iterations"]
+        last = min(body["iterations"], 4)
+        claims = []
+        for i in sorted({int(rng.integers(1, last + 1)) for _ in range(int(rng.integers(1, 3)))}):
+            claim = {"iteration": i, **claimed_step(rng, num, body)}
+            if rng.random() < 0.6:
+                claim["network"] = {"layers": [{"weights": claimed_array(rng, num, (o, n))} for o, n in shapes(body["network"])]}
+            claims.append(claim)
+        body["claimed"] = {"iterations": claims}
+    if rng.random() < 0.3:
+        body["tolerance"] = {"rtol": pick(rng, TOLERANCES), "atol": pick(rng, TOLERANCES)}
+    return body
+
+
 def diagram_body(rng: np.random.Generator, num: Numbers) -> dict[str, Any]:
     kind = pick(rng, ["network", "inputs", "gradients", "gradients"])
     if kind == "network":
@@ -272,7 +323,20 @@ def strict_json(text: str) -> Any:
 
 # Where the response models document a null: the loss of a training's network when it is not finite,
 # and a textbook factor of /v1/explain that is not finite (the fused form is still exact).
-DOCUMENTED_NULLS = {(TrainResponse, "final_loss"), (TrainSummary, "final_loss"), (TermOut, "value")}
+# /v1/check's: no wrong number, a quantity without a layer or part, an expected value that is not finite,
+# a search that was complete.
+DOCUMENTED_NULLS = {
+    (TrainResponse, "final_loss"),
+    (TrainSummary, "final_loss"),
+    (TermOut, "value"),
+    (CheckResponse, "first_wrong"),
+    (QuantityOut, "layer"),
+    (QuantityOut, "part"),
+    (QuantityOut, "wrong_at"),
+    (ElementOut, "expected"),
+    (ElementOut, "rel_error"),
+    (SearchOut, "message"),
+}
 
 
 def _allows_none(annotation: Any) -> bool:
@@ -400,6 +464,44 @@ def check_explain(client: TestClient, body: dict[str, Any], data: dict[str, Any]
     assert data["gradient"] == expected, ("explain's gradient differs from /v1/gradients", data["gradient"], expected)
 
 
+def _claimed_at(claimed: Any, path: list[Any]) -> Any:
+    for part in path:
+        claimed = claimed[part]
+    return claimed
+
+
+def check_check(client: TestClient, body: dict[str, Any], data: dict[str, Any]) -> None:
+    check_model(CheckResponse, data)
+    claimed, paths = body["claimed"], [q["path"] for q in data["quantities"]]
+    assert len(set(map(tuple, paths))) == len(paths), "a quantity reported twice"
+    for q in data["quantities"]:
+        array = _claimed_at(claimed, q["path"])
+        for element in (q["worst"], q["worst_given_claims"]):
+            assert float(_claimed_at(array, element["index"])) == element["claimed"], ("worst element", q["path"], element)
+        earned = q["correct"] or (body.get("carry_forward", True) and q["wrong_at"] is None)
+        assert (q["points"] == q["max_points"]) == earned or q["max_points"] == 0
+        assert (q["wrong_at"] is None) or not (q["correct"] or q["consistent"])
+    if data["first_wrong"] is not None:
+        assert any(data["first_wrong"][: len(p)] == p for p in paths), data["first_wrong"]
+        assert _claimed_at(claimed, data["first_wrong"]) is not None
+    assert 0 <= data["score"] <= data["max_score"]
+    assert all(index < len(data["diagnoses"]) for q in data["quantities"] for index in q["mistakes"])
+    assert data["search"]["complete"] == (data["search"]["variants_tried"] == data["search"]["variants_total"])
+    # Without training, the true values are /v1/gradients's own, to the bit.
+    if "optimizer" not in body:
+        sent = {k: body[k] for k in LOSS_FIELDS if k in body}
+        r = client.post("/v1/gradients", content=json.dumps(sent, allow_nan=False), headers=JSON)
+        if r.status_code != 200:
+            return
+        truth = strict_json(r.text)
+        for q in data["quantities"]:
+            expected = q["worst"]["expected"]
+            if q["kind"] == "gradients":
+                assert expected == _claimed_at(truth["gradients"][q["layer"]][q["part"]], q["worst"]["index"]), q
+            elif q["kind"] in ("loss", "output"):
+                assert expected == _claimed_at(truth[q["kind"]], q["worst"]["index"]), q
+
+
 def check_trace(body: dict[str, Any], trace: list[dict[str, Any]], summary: dict[str, Any]) -> None:
     recorded = set(body.get("record", []))
     for entry in trace:
@@ -518,6 +620,7 @@ ENDPOINTS = [
     Endpoint("train-ndjson", "/v1/train", train_body, "ndjson", check_ndjson),
     Endpoint("train-plot", "/v1/train/plot", train_body, "svg", check_svg),
     Endpoint("diagram", "/v1/diagram", diagram_body, "svg", check_svg),
+    Endpoint("check", "/v1/check", check_body, "json", check_check),
 ]
 BY_NAME = {e.name: e for e in ENDPOINTS}
 

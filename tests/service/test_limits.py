@@ -9,3 +9,18 @@ from app.service.limits import LAYER_WORK_FLOOR
 def test_the_seed_at_the_default_iteration_limit_fits_the_default_work():
     s = Settings()
     assert s.max_iterations * max(1 * 9, LAYER_WORK_FLOOR * 2) <= s.max_work
+
+
+def test_a_check_counts_its_two_runs_and_every_variant_of_its_search():
+    """Admission and the choice to compute inline read passes(): a check that may search for mistakes
+    must not look as small as its two runs (a 0.3 s search on the event loop would stall it)."""
+    from app.examples import example_body
+    from app.nn.check import check_work
+    from app.schemas.requests import CheckRequest
+    from app.service.conversion import to_problem
+    from app.service.limits import CHECK_RUNS, check_passes, passes
+
+    req = CheckRequest.model_validate(example_body("blog", "check"))
+    _, variants = check_work(to_problem(req), ())
+    assert variants > 0 and req.last_iteration == 3
+    assert passes(req) == check_passes(req, variants) == (CHECK_RUNS + variants) * 3

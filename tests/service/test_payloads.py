@@ -20,8 +20,9 @@ from app.config import Settings
 from app.main import create_app
 from app.schemas import responses
 from app.schemas.network import LayerSpec, NetworkSpec
-from app.schemas.requests import ExplainRequest, ForwardRequest, GradcheckRequest, LossRequest, TrainRequest
+from app.schemas.requests import CheckRequest, ExplainRequest, ForwardRequest, GradcheckRequest, LossRequest, TrainRequest
 from app.service import payloads
+from app.service.check import run_check
 from app.service.explain import run_explain
 from app.service.forward import run_forward
 from app.service.gradcheck import run_gradcheck
@@ -50,6 +51,11 @@ MIRRORS: list[tuple[type, type[BaseModel]]] = [
     (payloads.SamplePayload, responses.SampleOut),
     (payloads.ReductionPayload, responses.ReductionOut),
     (payloads.ExplainPayload, responses.ExplainResponse),
+    (payloads.ElementPayload, responses.ElementOut),
+    (payloads.QuantityPayload, responses.QuantityOut),
+    (payloads.DiagnosisPayload, responses.DiagnosisOut),
+    (payloads.SearchPayload, responses.SearchOut),
+    (payloads.CheckPayload, responses.CheckResponse),
 ]
 
 # Each JSON use case: its body generator, request model, response model.
@@ -60,6 +66,7 @@ USE_CASES: dict[str, tuple[Callable[..., Any], Callable[[np.random.Generator], d
     "gradcheck": (run_gradcheck, random_bodies.gradcheck_body, GradcheckRequest, responses.GradcheckResponse),
     "explain": (run_explain, random_bodies.explain_body, ExplainRequest, responses.ExplainResponse),
     "train": (run_train, random_bodies.train_body, TrainRequest, responses.TrainResponse),
+    "check": (run_check, random_bodies.check_body, CheckRequest, responses.CheckResponse),
 }
 CASES = 40
 

@@ -86,3 +86,76 @@ def explain_body(rng: np.random.Generator) -> dict[str, Any]:
         parameter = {"layer": k, "kind": "biases", "index": [int(rng.integers(n_out))]}
     body["parameter"] = parameter
     return body
+
+
+def _claimed_array(rng: np.random.Generator, shape: tuple[int, ...]) -> Any:
+    """Random numbers of ``shape``, some (sometimes all) of them null: a learner's partial work."""
+    values = rng.normal(0, 1, shape)
+    kept = rng.random(shape) < _pick(rng, [0.0, 0.5, 1.0])
+    return np.where(kept, values, None).tolist()
+
+
+def _claimed_parameters(rng: np.random.Generator, layers: list[dict[str, Any]]) -> list[Any]:
+    entries: list[Any] = []
+    for layer in layers:
+        n_out, n_in = np.shape(layer["weights"])
+        entry: dict[str, Any] = {}
+        if rng.random() < 0.6:
+            entry["weights"] = _claimed_array(rng, (n_out, n_in))
+        if rng.random() < 0.6:
+            entry["biases"] = _claimed_array(rng, (n_out,))
+        entries.append(entry if rng.random() < 0.8 else None)
+    return entries
+
+
+def _claimed_step(rng: np.random.Generator, body: dict[str, Any]) -> dict[str, Any]:
+    """A claim about one pass: random keys of /v1/forward's layers (with delta), output, loss, gradients."""
+    layers, batch = body["network"]["layers"], len(body["inputs"])
+    step: dict[str, Any] = {}
+    if rng.random() < 0.6:
+        step["layers"] = [
+            {
+                name: _claimed_array(rng, (batch, len(layer["weights"])))
+                for name in ("pre_activation", "activation", "delta")
+                if rng.random() < 0.5
+            }
+            if rng.random() < 0.8
+            else None
+            for layer in layers
+        ]
+    if rng.random() < 0.5:
+        step["output"] = _claimed_array(rng, (batch, len(layers[-1]["weights"])))
+    if rng.random() < 0.5:
+        step["loss"] = float(rng.normal(0, 1))
+    if rng.random() < 0.6:
+        step["gradients"] = _claimed_parameters(rng, layers)
+    return step
+
+
+def check_body(rng: np.random.Generator) -> dict[str, Any]:
+    """A loss body (half the time a training of 1-4 iterations) and random claims about it: right-shaped
+    random numbers, partly null, so nearly all wrong (the variant search runs); sometimes tolerance, points
+    and carry_forward."""
+    body = loss_body(rng)
+    if rng.random() < 0.5:
+        training = train_body(rng)
+        body = {k: v for k, v in training.items() if k not in ("record", "record_every")}
+        body["iterations"] = int(rng.integers(1, 5))
+        iterations = sorted(rng.choice(np.arange(1, body["iterations"] + 1), int(rng.integers(1, body["iterations"] + 1)), replace=False))
+        claims = []
+        for i in iterations:
+            claim = {"iteration": int(i), **_claimed_step(rng, body)}
+            if rng.random() < 0.6:
+                claim["network"] = {"layers": _claimed_parameters(rng, body["network"]["layers"])}
+            claims.append(claim)
+        rng.shuffle(claims)
+        body["claimed"] = {"iterations": claims}
+    else:
+        body["claimed"] = _claimed_step(rng, body)
+    if rng.random() < 0.3:
+        body["tolerance"] = {"rtol": float(rng.uniform(0, 0.1)), "atol": float(rng.uniform(0, 1e-3))}
+    if rng.random() < 0.3:
+        body["points"] = {"loss": float(rng.uniform(0, 5)), "gradients": 2.0}
+    if rng.random() < 0.3:
+        body["carry_forward"] = bool(rng.random() < 0.5)
+    return body

@@ -7,7 +7,22 @@ metrics and pages. app.main includes both; a new resource is added to one of the
 
 from fastapi import APIRouter
 
-from app.api.routes import diagram, docs, examples, explain, forward, gradcheck, gradients, health, loss, metrics, playground, root, train
+from app.api.routes import (
+    check,
+    diagram,
+    docs,
+    examples,
+    explain,
+    forward,
+    gradcheck,
+    gradients,
+    health,
+    loss,
+    metrics,
+    playground,
+    root,
+    train,
+)
 
-COMPUTE: tuple[APIRouter, ...] = tuple(m.router for m in (forward, loss, gradients, gradcheck, explain, train, diagram))
+COMPUTE: tuple[APIRouter, ...] = tuple(m.router for m in (forward, loss, gradients, gradcheck, explain, train, diagram, check))
 OTHERS: tuple[APIRouter, ...] = tuple(m.router for m in (examples, health, metrics, playground, docs, root))
