@@ -282,18 +282,27 @@ def _engine_values(problem: Problem, iterations: int, keys: Mapping[Key, Array])
 
 
 def check_work(problem: Problem, claims: Sequence[StepClaims]) -> tuple[int, int]:
-    """``(work of one run of the program, number of variants)``: one run costs about iterations x
-    batch x parameters multiply-adds (up to the last claimed iteration), with a floor per layer for
-    the Python of each step; a check makes two runs, plus one per variant when something is wrong."""
+    """``(work of one run of the program, number of variants)``, in the engine's unit (a multiply-add,
+    about half a nanosecond): a run is plain numpy, a few dozen whole-array operations per layer and
+    iteration, so it costs about ``STEP_ELEMENT_WORK`` per sample and unit on top of the batch x
+    parameters of its products, and a fixed ``STEP_LAYER_WORK`` per layer (measured: 60-200 ns per
+    sample and unit, 70 us per layer of a one-sample run). A check makes two runs, plus one per
+    variant when something is wrong."""
     iterations = max((c.iteration for c in claims), default=1)
-    layout = Layout.of(problem.layers)
-    per_iteration = max(len(problem.inputs) * layout.size, STEP_WORK_FLOOR * len(problem.layers))
+    per_iteration = program_work([layer.shape for layer in problem.layers], len(problem.inputs))
     return iterations * per_iteration, len(variants(_shape(problem)))
 
 
-# A run of the program is plain numpy, a few dozen small operations per layer and iteration:
-# counted as this many multiply-adds each, so tiny networks cannot ask for unbounded searches.
-STEP_WORK_FLOOR = 50_000
+def program_work(shapes: Sequence[tuple[int, int]], batch: int) -> int:
+    """One iteration of one run of the program for layers of ``shapes`` (``(out, in)`` each) and ``batch``
+    samples, in the engine's unit (see ``check_work``)."""
+    parameters = sum(n_out * (n_in + 1) for n_out, n_in in shapes)
+    units = sum(n_out for n_out, _ in shapes)
+    return batch * (parameters + STEP_ELEMENT_WORK * units) + STEP_LAYER_WORK * len(shapes)
+
+
+STEP_ELEMENT_WORK = 400
+STEP_LAYER_WORK = 150_000
 
 
 # -- claims as the program's keys ---------------------------------------------------------------

@@ -8,7 +8,7 @@ that raises it; the HTTP layer answers it as 413.
 from __future__ import annotations
 
 from app.config import Settings
-from app.nn.check import check_work
+from app.nn.check import check_work, program_work
 from app.nn.training import recorded_count
 from app.schemas.requests import CheckRequest, ComputeRequest, ForwardRequest, GradcheckRequest, TrainRequest
 from app.service.conversion import to_problem
@@ -125,6 +125,9 @@ def estimated_memory(req: ComputeRequest) -> int:
 
 
 def estimated_work(req: ComputeRequest, iterations: int = 1) -> int:
-    """The work estimate the limits use: iterations x max(batch x parameters, floor x layers)."""
+    """The work estimate the limits use: iterations x max(batch x parameters, floor x layers); for a check,
+    ``iterations`` runs of its plain program (app.nn.check.program_work), which costs more per sample."""
     s = req.size
+    if isinstance(req, CheckRequest):
+        return iterations * program_work([(layer.n_out, layer.n_in) for layer in req.network.layers], s.batch)
     return iterations * max(s.batch * s.parameters, LAYER_WORK_FLOOR * s.layers)

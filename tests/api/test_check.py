@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from app.examples import EXAMPLES, example_body
-from app.nn.check import KINDS
+from app.nn.check import KINDS, program_work
 from app.schemas.requests import Points
 from app.schemas.responses import CheckResponse
 from tests.support.seed_trace import SEED_LOSSES, SEED_OUTPUTS, SEED_W11
@@ -176,12 +176,13 @@ def test_the_xor_example_claims_adams_first_step_rounded_and_correct(client):
 
 def test_the_search_for_mistakes_stops_at_the_work_limit_and_says_so(make_client):
     body = example_body("blog", "check")
-    # Enough for the check's two runs (3 iterations of 2 layers) but not for the variants.
-    out = post(make_client(max_work=700_000), body)
+    # Enough for the check's two runs (3 iterations of the blog's 2-2-1 network) and five variants, not all.
+    run = 3 * program_work([(2, 2), (1, 2)], 1)
+    out = post(make_client(max_work=7 * run), body)
     assert out["first_wrong"] == ["iterations", 0, "output", 0, 0]
     search = out["search"]
     assert not search["complete"] and search["variants_tried"] < search["variants_total"]
-    assert "BACKPROP_MAX_WORK" in search["message"]
+    assert "BACKPROP_MAX_WORK" in search["message"] and search["variants_tried"] == 5
 
 
 # -- invalid claims: 422 at the field -----------------------------------------------------------
@@ -382,10 +383,11 @@ def test_a_claim_past_the_iteration_limit_is_413(make_client, seed_problem):
 
 
 def test_the_check_runs_twice_within_the_work_limit(make_client, seed_problem):
-    # The seed: 2 layers at the per-layer floor of 10,000 units, one iteration, run twice.
+    # The seed (2-2-1, one sample): one iteration of the check's plain program, run twice.
     body = {**seed_problem, "claimed": {"loss": SEED_LOSSES[0]}}
-    assert make_client(max_work=40_000).post("/v1/check", json=body).status_code == 200
-    r = make_client(max_work=39_999).post("/v1/check", json=body)
+    twice = 2 * program_work([(2, 2), (1, 2)], 1)
+    assert make_client(max_work=twice).post("/v1/check", json=body).status_code == 200
+    r = make_client(max_work=twice - 1).post("/v1/check", json=body)
     assert r.status_code == 413 and "BACKPROP_MAX_WORK" in r.json()["detail"][0]["msg"] and "2 runs" in r.json()["detail"][0]["msg"]
 
 
