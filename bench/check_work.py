@@ -19,6 +19,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import sys  # noqa: E402
 import time  # noqa: E402
+from functools import partial  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -48,8 +49,8 @@ def main() -> None:
         layers = tuple(Layer(rng.normal(size=(o, i)) / np.sqrt(i), rng.normal(size=o), "tanh") for i, o in zip(sizes, sizes[1:]))
         x, y = rng.normal(size=(batch, sizes[0])), rng.normal(size=(batch, sizes[-1]))
         repeats = 3 if batch * sum(sizes) > 1e6 else 20
-        t_run = best(lambda: run(layers, x, y, LOSSES["mse"], "mean", Steps(), {}, 1), repeats)
-        t_engine = best(lambda: evaluate(layers, x, y, "mse", "mean"), repeats)
+        t_run = best(partial(run, layers, x, y, LOSSES["mse"], "mean", Steps(), {}, 1), repeats)
+        t_engine = best(partial(evaluate, layers, x, y, "mse", "mean"), repeats)
         estimate = program_work([layer.shape for layer in layers], batch)
         params = sum(o * (i + 1) for i, o in zip(sizes, sizes[1:]))
         engine_estimate = max(batch * params, 10_000 * len(layers))
