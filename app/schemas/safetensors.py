@@ -1,0 +1,125 @@
+"""The safetensors container, read and written strictly: the binary encoding of arrays.
+
+A safetensors file (Hugging Face's format, what ``safetensors.torch.save_file`` writes) is
+
+    [8 bytes: N, little-endian u64] [N bytes: a JSON header] [the data: every tensor's bytes]
+
+The header maps each tensor's name to ``{"dtype", "shape", "data_offsets": [begin, end]}`` (byte
+offsets into the data), and may hold ``"__metadata__"``, a map of strings to strings. Reading it
+here checks everything a hostile body could get wrong before any array is made: the header's
+length against the body and a limit, its JSON, every entry's dtype (``F64`` or ``F32``), shape
+and offsets (inside the data, of exactly the shape's size, not overlapping, and covering the
+data with no gap, as the format requires). Arrays are then views into the body (no copy).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+MEDIA_TYPE = "application/x-safetensors"
+DTYPES: Mapping[str, np.dtype[Any]] = {"F64": np.dtype("<f8"), "F32": np.dtype("<f4")}
+NAMES = {np.dtype("float64"): "F64", np.dtype("float32"): "F32"}
+METADATA = "__metadata__"
+
+
+class SafetensorsError(ValueError):
+    """A body that is not a valid safetensors file: ``loc`` is where (the header, or a tensor's name)
+    and ``message`` what was expected and what was found."""
+
+    def __init__(self, loc: tuple[str, ...], message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """The tensors by name (float arrays viewing the body) and the header's ``__metadata__``."""
+
+    tensors: dict[str, NDArray[np.floating[Any]]]
+    metadata: dict[str, str]
+
+
+def decode(body: bytes, *, max_header_bytes: int = 1 << 20) -> Decoded:
+    """``body`` read as a safetensors file (SafetensorsError when it is not one)."""
+    if len(body) < 8:
+        raise SafetensorsError(("header",), f"a safetensors body starts with an 8-byte header length; the body has {len(body)} bytes")
+    n = int.from_bytes(body[:8], "little")
+    if n > max_header_bytes:
+        raise SafetensorsError(("header",), f"the header is {n:,} bytes, more than the {max_header_bytes:,} allowed")
+    if 8 + n > len(body):
+        raise SafetensorsError(("header",), f"the header says it is {n:,} bytes, but only {len(body) - 8:,} follow its length")
+    try:
+        header = json.loads(body[8 : 8 + n])
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SafetensorsError(("header",), f"the header is not valid JSON: {exc}") from None
+    if not isinstance(header, dict):
+        raise SafetensorsError(("header",), f"the header must be a JSON object, found {type(header).__name__}")
+    metadata = _metadata(header.pop(METADATA, None))
+    data = memoryview(body)[8 + n :]
+    entries = sorted(((name, _entry(name, spec, len(data))) for name, spec in header.items()), key=lambda item: item[1][2])
+    position = 0
+    tensors: dict[str, NDArray[np.floating[Any]]] = {}
+    for name, (dtype, shape, begin, end) in entries:
+        if begin != position:
+            what = "overlaps the tensor before it" if begin < position else f"leaves a gap of {begin - position} bytes before it"
+            raise SafetensorsError((name,), f"tensor {name!r} starts at byte {begin}, which {what}; tensors must follow one another")
+        position = end
+        tensors[name] = np.frombuffer(data, dtype=dtype, count=math.prod(shape), offset=begin).reshape(shape)
+    if position != len(data):
+        raise SafetensorsError(("header",), f"the tensors end at byte {position} of the data, but the data has {len(data)} bytes")
+    return Decoded(tensors, metadata)
+
+
+def _metadata(value: Any) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise SafetensorsError((METADATA,), "__metadata__ must map strings to strings")
+    return dict(value)
+
+
+def _entry(name: str, spec: Any, data_bytes: int) -> tuple[np.dtype[Any], tuple[int, ...], int, int]:
+    if not isinstance(spec, dict) or set(spec) != {"dtype", "shape", "data_offsets"}:
+        raise SafetensorsError((name,), f"tensor {name!r} must be described by exactly dtype, shape and data_offsets")
+    dtype = DTYPES.get(spec["dtype"]) if isinstance(spec["dtype"], str) else None
+    if dtype is None:
+        raise SafetensorsError((name,), f"tensor {name!r} has dtype {spec['dtype']!r}; expected one of {', '.join(DTYPES)}")
+    shape = spec["shape"]
+    if not isinstance(shape, list) or not all(type(d) is int and 0 <= d for d in shape):
+        raise SafetensorsError((name,), f"tensor {name!r} has shape {shape!r}; expected a list of non-negative integers")
+    offsets = spec["data_offsets"]
+    if not isinstance(offsets, list) or len(offsets) != 2 or not all(type(o) is int for o in offsets):
+        raise SafetensorsError((name,), f"tensor {name!r} has data_offsets {offsets!r}; expected [begin, end]")
+    begin, end = offsets
+    if not 0 <= begin <= end <= data_bytes:
+        raise SafetensorsError((name,), f"tensor {name!r} spans bytes {begin}..{end}, outside the data's {data_bytes} bytes")
+    size = math.prod(shape) * dtype.itemsize
+    if end - begin != size:
+        raise SafetensorsError((name,), f"tensor {name!r} of shape {shape} and dtype {spec['dtype']} needs {size} bytes, not {end - begin}")
+    return dtype, tuple(shape), begin, end
+
+
+def encode(tensors: Mapping[str, NDArray[np.floating[Any]]], metadata: Mapping[str, str] | None = None) -> bytes:
+    """``tensors`` (float64 or float32) as a safetensors file, in the given order, little-endian."""
+    header: dict[str, Any] = {METADATA: dict(metadata)} if metadata else {}
+    parts: list[bytes] = []
+    position = 0
+    for name, array in tensors.items():
+        dtype = NAMES.get(array.dtype)
+        if dtype is None:
+            raise ValueError(f"{name}: only float64 and float32 are encoded, not {array.dtype}")
+        raw = np.ascontiguousarray(array, dtype=DTYPES[dtype]).tobytes()
+        header[name] = {"dtype": dtype, "shape": list(array.shape), "data_offsets": [position, position + len(raw)]}
+        parts.append(raw)
+        position += len(raw)
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)  # the data starts 8-byte aligned, as safetensors writes it
+    return len(text).to_bytes(8, "little") + text + b"".join(parts)
