@@ -42,10 +42,10 @@ def wait_for(url: str, seconds: float, server: subprocess.Popen[bytes]) -> None:
     sys.exit(f"newcomer: nothing answered {url} within {seconds:.0f} s")
 
 
-def run(command: str, cwd: Path) -> str:
+def run(command: str, cwd: Path, expected: int = 0) -> str:
     done = subprocess.run(["bash", "-c", command], cwd=cwd, capture_output=True, text=True, timeout=300)
-    if done.returncode != 0:
-        sys.exit(f"newcomer: `{command}` exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
+    if done.returncode != expected:
+        sys.exit(f"newcomer: `{command}` exited {done.returncode}, not {expected}:\n{done.stdout}\n{done.stderr}")
     return done.stdout
 
 
@@ -66,11 +66,13 @@ def main() -> int:
         try:
             wait_for("http://127.0.0.1:8000/healthz", 900, server)
             for line in cli.splitlines():
-                command = line.split("#", 1)[0].strip()
+                command, _, comment = (part.strip() for part in line.partition("#"))
                 if not command:
                     continue
+                # A command the README says exits non-zero ("exits 1: ...") must exit so.
+                exits = re.search(r"\bexits (\d+)", comment)
                 print(f"newcomer: {command}", flush=True)
-                out = run(command, clone)
+                out = run(command, clone, int(exits.group(1)) if exits else 0)
                 if command.endswith("train seed.json") and out != shown_train:
                     sys.exit(f"newcomer: `{command}` printed\n{out}\nbut the README shows\n{shown_train}")
             print("newcomer: the README's Python example", flush=True)
