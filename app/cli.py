@@ -5,8 +5,9 @@
     backprop-api train seed.json               train, with a progress bar and a table
     backprop-api gradients seed.json --json    dLoss/dparameter, as JSON for scripts
     backprop-api check answers.json            a learner's numbers checked (exit 1 when one is wrong)
+    backprop-api graph seed.json --format svg  the computation graph, scalar by scalar (json, dot or svg)
 
-``train``, ``gradients``, ``check`` and ``example`` talk to a running service (``--url``, default
+``train``, ``gradients``, ``check``, ``graph`` and ``example`` talk to a running service (``--url``, default
 ``BACKPROP_URL`` or http://127.0.0.1:8000) or, with ``--local``, to the engine in this
 process with no server. ``FILE`` may be ``-`` for standard input.
 """
@@ -50,6 +51,15 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("file", metavar="FILE", help="a JSON body, or - for standard input")
     _client_options(check)
     check.add_argument("--json", action="store_true", help="print the answer as JSON instead of a summary")
+    graph = sub.add_parser("graph", help="the computation graph of FILE (a /v1/graph body): every scalar, its value and grad")
+    graph.add_argument("file", metavar="FILE", help="a JSON body, or - for standard input")
+    _client_options(graph)
+    graph.add_argument(
+        "--format",
+        choices=("json", "dot", "svg"),
+        default="json",
+        help="json (the default): the graph as data; dot: Graphviz DOT text; svg: the picture, laid out by Graphviz",
+    )
     example = sub.add_parser("example", help="print a named example's body for an endpoint (by default /v1/train)")
     example.add_argument("name", help="seed, xor, ...")
     example.add_argument(
@@ -57,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         dest="endpoint",
         default="train",
         # The keys of app.examples.ENDPOINTS (not imported here: numpy must load after serve sets its threads).
-        choices=("forward", "loss", "gradients", "gradcheck", "explain", "train", "train_plot", "diagram", "check"),
+        choices=("forward", "loss", "gradients", "gradcheck", "explain", "train", "train_plot", "diagram", "check", "graph"),
         help="the endpoint to post the body to (default %(default)s)",
     )
     _client_options(example)
@@ -72,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     # check's exit status 1 says a claimed number is wrong, so its errors are 2 (as diff's and grep's are).
     failed = 2 if args.command == "check" else 1
     try:
-        return {"train": _train, "gradients": _gradients, "check": _check, "example": _example}[args.command](args)
+        commands = {"train": _train, "gradients": _gradients, "check": _check, "graph": _graph, "example": _example}
+        return commands[args.command](args)
     except ServiceUnavailable as exc:
         if exc.unreachable:
             print(
@@ -147,12 +158,12 @@ class _Local:
     def _validated(self, model: Any, body: dict[str, Any]) -> Any:
         from pydantic import ValidationError
 
-        from app.client import ValidationFailed, jsonable
+        from app.client import ValidationFailed, jsonable, verbatim
         from app.schemas.error_entries import body_errors, error_entries
         from app.schemas.responses import ErrorEntry
 
         try:
-            return model.model_validate_json(json.dumps(jsonable(body)))
+            return model.model_validate_json(json.dumps(jsonable(verbatim(body))))
         except ValidationError as exc:
             # The server's own error entries, so --local says exactly what the service says.
             said = body_errors(exc.errors(include_url=False), model)
@@ -160,18 +171,26 @@ class _Local:
             detail = [ErrorEntry.model_validate(e) for e in entries]
             raise ValidationFailed(422, detail, str(exc)) from None
 
-    def send(self, endpoint: str, body: dict[str, Any], *, stream: bool = False) -> Any:
-        """As the client's ``send``, for the endpoints the CLI uses (``gradients``, ``check``, ``train`` streamed)."""
+    def send(self, endpoint: str, body: dict[str, Any], *, stream: bool = False, format: str = "json") -> Any:
+        """As the client's ``send``, for the endpoints the CLI uses (``gradients``, ``check``, ``graph``, ``train`` streamed)."""
         from app.client import jsonable
-        from app.schemas.requests import CheckRequest, LossRequest, TrainRequest
-        from app.schemas.responses import CheckResponse, GradientsResponse
+        from app.schemas.requests import CheckRequest, GraphRequest, LossRequest, TrainRequest
+        from app.schemas.responses import CheckResponse, GradientsResponse, GraphResponse
         from app.service.check import run_check
         from app.service.gradients import run_gradients
+        from app.service.graph import run_graph, run_graph_dot, run_graph_svg
         from app.service.train import stream_train
 
         if endpoint == "train" and stream:
             req = self._validated(TrainRequest, body)
             return self._items(self._computed(stream_train, req))
+        if endpoint == "graph":
+            graph = self._validated(GraphRequest, body)
+            if format != "json":
+                return self._computed(run_graph_svg if format == "svg" else run_graph_dot, graph)
+            import orjson
+
+            return GraphResponse.model_validate_json(orjson.dumps(self._computed(run_graph, graph)))
         if endpoint == "check":
             import orjson
 
@@ -192,14 +211,18 @@ class _Local:
 
     def _computed(self, fn: Any, req: Any) -> Any:
         """``fn(req, settings)``, its limit and overflow errors as the service answers them."""
-        from app.client import LimitExceeded, ValidationFailed
+        from app.client import LimitExceeded, ServiceError, ValidationFailed
         from app.nn.errors import NonFiniteError
-        from app.schemas.error_entries import limit_entry, non_finite_entry
+        from app.render.graphviz import GraphvizMissing
+        from app.schemas.error_entries import graphviz_missing_entry, limit_entry, non_finite_entry
         from app.schemas.responses import ErrorEntry
         from app.service.limits import OverLimit
 
         try:
             return fn(req, self.settings)
+        except GraphvizMissing as exc:
+            entry = ErrorEntry.model_validate(graphviz_missing_entry(str(exc)))
+            raise ServiceError(501, [entry], entry.msg) from None
         except OverLimit as exc:
             entry = ErrorEntry.model_validate(limit_entry(exc.loc, exc.message))
             raise LimitExceeded(413, [entry], exc.message) from None
@@ -245,6 +268,15 @@ def _gradients(args: argparse.Namespace) -> int:
         _table(sys.stdout, [f"{j}" for j in range(len(g.weights))], [[repr(v) for v in row] for row in g.weights])
         print(f"layer {k}: dL/db")
         _table(sys.stdout, ["b"], [[repr(v) for v in g.biases]])
+    return 0
+
+
+def _graph(args: argparse.Namespace) -> int:
+    answer = _connect(args).send("graph", _read(args.file), format=args.format)
+    if args.format == "json":
+        print(answer.model_dump_json(indent=2))
+    else:
+        sys.stdout.write(answer if answer.endswith("\n") else answer + "\n")
     return 0
 
 

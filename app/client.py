@@ -26,13 +26,13 @@ import json
 import math
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, Literal, TypeVar, cast, overload
 
 import httpx
 import numpy as np
 from pydantic import BaseModel
 
-from app.schemas.media_types import NDJSON
+from app.schemas.media_types import DOT, JSON, NDJSON, SVG
 from app.schemas.requests import CheckRequest, LossRequest, TrainRequest
 from app.schemas.responses import (
     CheckResponse,
@@ -42,6 +42,7 @@ from app.schemas.responses import (
     ForwardResponse,
     GradcheckResponse,
     GradientsResponse,
+    GraphResponse,
     LossResponse,
     TraceEntry,
     TrainResponse,
@@ -70,7 +71,7 @@ class ServiceError(BackpropError):
     def explanation(self) -> str:
         """The ``detail`` entries as ``loc: msg`` lines joined by "; " (the answer's text when it has none),
         without the status."""
-        lines = [f"{'.'.join(map(str, d.loc))}: {d.msg}" for d in self.detail] or [self.text[:500] or str(self.status)]
+        lines = [f"{'.'.join(map(str, d.loc))}: {d.msg}" if d.loc else d.msg for d in self.detail] or [self.text[:500] or str(self.status)]
         return "; ".join(lines)
 
 
@@ -96,8 +97,17 @@ class ServiceUnavailable(BackpropError):
         self.unreachable = unreachable
 
 
+class _Null:
+    """A JSON null the body sends (a None argument is left out, so the service's default applies)."""
+
+
+NULL = _Null()
+
+
 def jsonable(value: Any) -> Any:
-    """Lists, numbers, dicts and strings from numpy arrays, numpy scalars and pydantic models."""
+    """Lists, numbers, dicts and strings from numpy arrays, numpy scalars and pydantic models (NULL: null)."""
+    if value is NULL:
+        return None
     if isinstance(value, np.ndarray):
         return value.tolist()
     if isinstance(value, np.generic):
@@ -111,6 +121,16 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+def verbatim(body: Any) -> Any:
+    """``body`` as it is, its nulls included (``jsonable`` leaves a None out so that the service's default
+    applies; a body read from a file means its nulls: ``"sample": null`` is every sample of /v1/graph)."""
+    if isinstance(body, Mapping):
+        return {key: NULL if value is None else verbatim(value) for key, value in body.items()}
+    if isinstance(body, list):
+        return [verbatim(value) for value in body]
+    return body
+
+
 # Argument types: plain lists, numpy arrays or the service's own models all serialise.
 MatrixLike = Sequence[Sequence[float]] | np.ndarray
 VectorLike = Sequence[float] | np.ndarray
@@ -118,6 +138,9 @@ TargetsLike = Sequence[Sequence[float]] | Sequence[int] | np.ndarray
 NetworkLike = Mapping[str, Any] | BaseModel
 LossName = Literal["binary_cross_entropy", "cross_entropy", "mse"]
 Reduction = Literal["mean", "sum"]
+# /v1/graph's answer: the graph as data, as Graphviz DOT text, or as an SVG picture; asked for by Accept.
+GraphFormat = Literal["json", "dot", "svg"]
+GRAPH_MEDIA_TYPES: dict[str, str] = {"json": JSON, "dot": DOT, "svg": SVG}
 
 # Each endpoint's path and answer model (None: the text of an SVG document), for ``send``.
 # Each endpoint's path and what it answers: a response model, or str (an SVG picture).
@@ -131,6 +154,7 @@ ENDPOINTS: dict[str, tuple[str, type[Any]]] = {
     "train_plot": ("/v1/train/plot", str),
     "diagram": ("/v1/diagram", str),
     "check": ("/v1/check", CheckResponse),
+    "graph": ("/v1/graph", GraphResponse),
 }
 
 _LOSS_FIELDS = tuple(LossRequest.model_fields)
@@ -148,6 +172,15 @@ def _train_fields(arguments: Mapping[str, Any]) -> dict[str, Any]:
 
 def _check_fields(arguments: Mapping[str, Any]) -> dict[str, Any]:
     return {name: arguments[name] for name in _CHECK_FIELDS}
+
+
+def _graph_request(arguments: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str], type[Any]]:
+    """The body, headers and answer type of a ``graph`` call: ``sample`` None is sent as null (every
+    sample), not left out; ``format`` is the Accept header."""
+    sample = arguments["sample"]
+    body = _fields(**_loss_fields(arguments), sample=NULL if sample is None else sample, labels=arguments["labels"])
+    form = arguments["format"]
+    return body, {"Accept": GRAPH_MEDIA_TYPES[form]}, GraphResponse if form == "json" else str
 
 
 def _fields(**fields: Any) -> dict[str, Any]:
@@ -278,16 +311,20 @@ class BackpropClient:
                 time.sleep(self._options.delay(attempt, response))
         raise self._options.gave_up(method, path, failure, answered)
 
-    def _post(self, path: str, body: dict[str, Any], model: type[R]) -> R:
-        return _parse(self._send("POST", path, body), model)
+    def _post(self, path: str, body: dict[str, Any], model: type[R], headers: dict[str, str] | None = None) -> R:
+        return _parse(self._send("POST", path, body, headers), model)
 
-    def send(self, endpoint: str, body: Mapping[str, Any], *, stream: bool = False) -> Any:
+    def send(self, endpoint: str, body: Mapping[str, Any], *, stream: bool = False, format: GraphFormat = "json") -> Any:
         """A body as it is (e.g. read from a file) to ``/v1/{endpoint}``, answered as the typed method
-        of that endpoint answers (``stream`` for ``train``); unknown fields are the service's 422."""
+        of that endpoint answers (``stream`` for ``train``, ``format`` for ``graph``); unknown fields are
+        the service's 422."""
         path, model = ENDPOINTS[endpoint]
+        sent = verbatim(body)
         if stream:
-            return self._stream(dict(body))
-        return self._post(path, dict(body), model)
+            return self._stream(sent)
+        if format != "json":
+            return self._post(path, sent, str, {"Accept": GRAPH_MEDIA_TYPES[format]})
+        return self._post(path, sent, model)
 
     def forward(self, *, network: NetworkLike, inputs: MatrixLike) -> ForwardResponse:
         """Every layer's pre-activation and activation for ``inputs`` ``[batch][in]``."""
@@ -386,6 +423,61 @@ class BackpropClient:
         worked out; ``tolerance`` is ``{"rtol", "atol"}``."""
         return self._post("/v1/check", _fields(**_check_fields(locals())), CheckResponse)
 
+    @overload
+    def graph(
+        self,
+        *,
+        network: NetworkLike,
+        inputs: MatrixLike,
+        targets: TargetsLike,
+        loss: LossName,
+        reduction: Reduction | None = None,
+        label_smoothing: float | None = None,
+        class_weights: VectorLike | None = None,
+        sample: int | None = 0,
+        labels: Mapping[str, str] | None = None,
+        format: Literal["json"] = "json",
+    ) -> GraphResponse: ...
+
+    @overload
+    def graph(
+        self,
+        *,
+        network: NetworkLike,
+        inputs: MatrixLike,
+        targets: TargetsLike,
+        loss: LossName,
+        reduction: Reduction | None = None,
+        label_smoothing: float | None = None,
+        class_weights: VectorLike | None = None,
+        sample: int | None = 0,
+        labels: Mapping[str, str] | None = None,
+        format: Literal["dot", "svg"],
+    ) -> str: ...
+
+    def graph(
+        self,
+        *,
+        network: NetworkLike,
+        inputs: MatrixLike,
+        targets: TargetsLike,
+        loss: LossName,
+        reduction: Reduction | None = None,
+        label_smoothing: float | None = None,
+        class_weights: VectorLike | None = None,
+        sample: int | None = 0,
+        labels: Mapping[str, str] | None = None,
+        format: GraphFormat = "json",
+    ) -> GraphResponse | str:
+        """The scalar computation graph of the loss (as ``loss`` takes the problem) for one ``sample`` (its
+        row; None: every sample of a small batch): every node's value and grad dLoss/dnode, every edge's
+        local derivative. ``labels`` name nodes for the picture (``{"inputs[0][0]": "x1", "loss": "CE"}``).
+        ``format`` ``"json"``: a GraphResponse; ``"dot"``: Graphviz DOT text; ``"svg"``: the picture laid
+        out by the server's Graphviz (a ServiceError with status 501 when it has none)."""
+        body, headers, model = _graph_request(locals())
+        answer: GraphResponse | str = self._post("/v1/graph", body, model, headers)
+        return answer
+
     def diagram(
         self,
         *,
@@ -461,7 +553,7 @@ class BackpropClient:
 
     def example(self, name: str, endpoint: str = "train") -> dict[str, Any]:
         """The named example's ready-to-post body for ``endpoint`` (forward, loss, gradients, gradcheck,
-        explain, train, train_plot, diagram or check; by default the /v1/train body)."""
+        explain, train, train_plot, diagram, check or graph; by default the /v1/train body)."""
         from urllib.parse import quote, urlencode
 
         query = "" if endpoint == "train" else "?" + urlencode({"for": endpoint})
@@ -515,15 +607,18 @@ class AsyncBackpropClient:
                 await asyncio.sleep(self._options.delay(attempt, response))
         raise self._options.gave_up(method, path, failure, answered)
 
-    async def _post(self, path: str, body: dict[str, Any], model: type[R]) -> R:
-        return _parse(await self._send("POST", path, body), model)
+    async def _post(self, path: str, body: dict[str, Any], model: type[R], headers: dict[str, str] | None = None) -> R:
+        return _parse(await self._send("POST", path, body, headers), model)
 
-    async def send(self, endpoint: str, body: Mapping[str, Any], *, stream: bool = False) -> Any:
+    async def send(self, endpoint: str, body: Mapping[str, Any], *, stream: bool = False, format: GraphFormat = "json") -> Any:
         """As BackpropClient.send; with ``stream``, the async iterator of ``train``'s stream."""
         path, model = ENDPOINTS[endpoint]
+        sent = verbatim(body)
         if stream:
-            return self._stream(dict(body))
-        return await self._post(path, dict(body), model)
+            return self._stream(sent)
+        if format != "json":
+            return await self._post(path, sent, str, {"Accept": GRAPH_MEDIA_TYPES[format]})
+        return await self._post(path, sent, model)
 
     async def forward(self, *, network: NetworkLike, inputs: MatrixLike) -> ForwardResponse:
         """As BackpropClient.forward."""
@@ -611,6 +706,57 @@ class AsyncBackpropClient:
     ) -> CheckResponse:
         """As BackpropClient.check."""
         return await self._post("/v1/check", _fields(**_check_fields(locals())), CheckResponse)
+
+    @overload
+    async def graph(
+        self,
+        *,
+        network: NetworkLike,
+        inputs: MatrixLike,
+        targets: TargetsLike,
+        loss: LossName,
+        reduction: Reduction | None = None,
+        label_smoothing: float | None = None,
+        class_weights: VectorLike | None = None,
+        sample: int | None = 0,
+        labels: Mapping[str, str] | None = None,
+        format: Literal["json"] = "json",
+    ) -> GraphResponse: ...
+
+    @overload
+    async def graph(
+        self,
+        *,
+        network: NetworkLike,
+        inputs: MatrixLike,
+        targets: TargetsLike,
+        loss: LossName,
+        reduction: Reduction | None = None,
+        label_smoothing: float | None = None,
+        class_weights: VectorLike | None = None,
+        sample: int | None = 0,
+        labels: Mapping[str, str] | None = None,
+        format: Literal["dot", "svg"],
+    ) -> str: ...
+
+    async def graph(
+        self,
+        *,
+        network: NetworkLike,
+        inputs: MatrixLike,
+        targets: TargetsLike,
+        loss: LossName,
+        reduction: Reduction | None = None,
+        label_smoothing: float | None = None,
+        class_weights: VectorLike | None = None,
+        sample: int | None = 0,
+        labels: Mapping[str, str] | None = None,
+        format: GraphFormat = "json",
+    ) -> GraphResponse | str:
+        """As BackpropClient.graph."""
+        body, headers, model = _graph_request(locals())
+        answer: GraphResponse | str = await self._post("/v1/graph", body, model, headers)
+        return answer
 
     async def diagram(
         self,

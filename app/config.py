@@ -80,6 +80,23 @@ class Settings(BaseSettings):
     )
     max_diagram_units: int = Field(default=64, ge=1, description="Most neurons in one column of a /v1/diagram picture.")
     max_diagram_edges: int = Field(default=4096, ge=1, description="Most weights (edges) in one /v1/diagram picture.")
+    max_graph_nodes: int = Field(
+        default=10_000,
+        ge=1,
+        description="Most nodes (scalars) in one /v1/graph computation graph, checked before it is built.",
+    )
+    max_graph_svg_edges: int = Field(
+        default=2_000,
+        ge=1,
+        description="Most edges in a /v1/graph picture laid out as SVG by Graphviz (its layout time grows with them, "
+        "about 1.5 s at 2,000); JSON and DOT take up to max_graph_nodes.",
+    )
+    graph_svg_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds Graphviz may take to lay out one /v1/graph SVG; past it the layout is stopped and the "
+        "answer is 413 naming this setting.",
+    )
     max_output_values: int = Field(
         default=4_000_000,
         ge=1,

@@ -17,12 +17,14 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from app.datasets import DATASETS, init_network
 from app.schemas.requests import (
     CheckRequest,
     DiagramRequest,
     ExplainRequest,
     ForwardRequest,
     GradcheckRequest,
+    GraphRequest,
     LossRequest,
     TrainRequest,
 )
@@ -34,6 +36,21 @@ CHECK_FIELDS = LOSS_FIELDS + ("claimed",)
 CHECK_TRAINING_FIELDS = LOSS_FIELDS + ("optimizer", "iterations", "trainable", "claimed")
 # The blog's w11: layer 1, weights[0][0].
 SEED_PARAMETER = {"layer": 1, "kind": "weights", "index": [0, 0]}
+# The blog post's names for the nodes of its network's computation graph (/v1/graph's labels), so that
+# the picture reads like the post: inputs x1, x2; hidden pre-activations f1, f2 and activations z1, z2;
+# the output's pre-activation f and activation z_hat; the target z; the loss CE.
+BLOG_LABELS = {
+    "inputs[0][0]": "x1",
+    "inputs[0][1]": "x2",
+    "layers[0].pre_activation[0][0]": "f1",
+    "layers[0].pre_activation[0][1]": "f2",
+    "layers[0].activation[0][0]": "z1",
+    "layers[0].activation[0][1]": "z2",
+    "layers[1].pre_activation[0][0]": "f",
+    "layers[1].activation[0][0]": "z_hat",
+    "targets[0][0]": "z",
+    "loss": "CE",
+}
 
 
 @dataclass(frozen=True)
@@ -60,6 +77,7 @@ ENDPOINTS: Mapping[str, Endpoint] = MappingProxyType(
             Endpoint("train_plot", "/v1/train/plot", TrainRequest, None, svg=True),
             Endpoint("diagram", "/v1/diagram", DiagramRequest, LOSS_FIELDS, svg=True),
             Endpoint("check", "/v1/check", CheckRequest, CHECK_FIELDS),
+            Endpoint("graph", "/v1/graph", GraphRequest, LOSS_FIELDS + ("sample", "labels")),
         )
     }
 )
@@ -83,6 +101,9 @@ class NamedExample:
     parameter: Mapping[str, Any] = field(default_factory=lambda: SEED_PARAMETER)  # explain's
     claimed: Mapping[str, Any] | None = None  # check's: the numbers a learner claims
     fields: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    graph: Mapping[str, Any] = field(default_factory=dict)  # graph's own fields: sample, labels
+    # Whether Swagger UI offers it in the spec: a dataset's hundreds of numbers stay at /v1/examples.
+    in_spec: bool = True
 
     @property
     def endpoints(self) -> tuple[str, ...]:
@@ -124,6 +145,7 @@ SEED = NamedExample(
         "train_plot": "The blog post's network: the loss curve of its 3 SGD steps on w11",
         "diagram": "The blog post's network, labelled with its activations and gradients",
         "check": "The blog post's network: a learner's numbers, all correct (hidden activations, output, loss, w11's gradient)",
+        "graph": "The blog post's network: its computation graph, named as the post names it (x1, f1, z1, z_hat, CE)",
     },
     # Worked out by hand: relu(0.7 * 0.436 + 0.3 * 0.420) = 0.4312 and relu(0.7 * 0.550 + 0.3 * 0.420) = 0.511;
     # the output layer's delta z_hat - z and w11's gradient (z_hat - z) * 0.4312 from /v1/gradients.
@@ -132,6 +154,19 @@ SEED = NamedExample(
         "output": [[0.7010307863243558]],
         "loss": 0.35520347518814194,
         "gradients": [None, {"weights": [[-0.12891552493693778, None]], "biases": [-0.2989692136756442]}],
+    },
+    # The weights the code names: w1, w12 and w2 (the code's f1 uses w2 too, where w21 belongs, so layer 0's
+    # weights[0][1] keeps its own label), w11, and w22, which the code adds as the output's bias.
+    graph={
+        "sample": 0,
+        "labels": BLOG_LABELS
+        | {
+            "layers[0].weights[0][0]": "w1",
+            "layers[0].weights[1][0]": "w12",
+            "layers[0].weights[1][1]": "w2",
+            "layers[1].weights[0][0]": "w11",
+            "layers[1].biases[0]": "w22",
+        },
     },
 )
 
@@ -168,6 +203,7 @@ XOR = NamedExample(
         "train_plot": "XOR: the loss curve of 200 Adam steps (every 20th recorded)",
         "diagram": "XOR, untrained: labelled with sample 0's activations and the gradients",
         "check": "XOR: Adam's first step worked out by hand (each output-layer parameter moves by the learning rate)",
+        "graph": "XOR, untrained: the computation graph of all four samples (sample null), every scalar with its grad",
     },
     # Adam's first step is lr * g / (|g| + eps): every parameter moves by 0.1 against its gradient's sign
     # (/v1/gradients: positive for layer 1's first two weights, negative for the others and the bias).
@@ -182,6 +218,7 @@ XOR = NamedExample(
         ]
     },
     fields={"check": CHECK_TRAINING_FIELDS},
+    graph={"sample": None},
 )
 
 # The same post's network as its text gives it: layer 0's weights[0][1] is 0.435 (its code uses layer 0's
@@ -221,6 +258,7 @@ BLOG = NamedExample(
         "train_plot": "The blog post's network as its text gives it: the loss curve of its 3 SGD steps on w11",
         "diagram": "The blog post's network as its text gives it, labelled with its activations and gradients",
         "check": "The numbers the blog post printed, checked against the network its text gives: wrong, and why",
+        "graph": "The blog post's network as its text gives it: its computation graph, every weight named as in the text",
     },
     # As the post printed them: z_hat and CE before each update, w11 after it.
     claimed={
@@ -242,9 +280,62 @@ BLOG = NamedExample(
         ]
     },
     fields={"check": CHECK_TRAINING_FIELDS},
+    graph={
+        "sample": 0,
+        "labels": BLOG_LABELS
+        | {
+            "layers[0].weights[0][0]": "w1",
+            "layers[0].weights[0][1]": "w21",
+            "layers[0].weights[1][0]": "w12",
+            "layers[0].weights[1][1]": "w2",
+            "layers[1].weights[0][0]": "w11",
+            "layers[1].weights[0][1]": "w22",
+        },
+    },
 )
 
-EXAMPLES: Mapping[str, NamedExample] = MappingProxyType({e.name: e for e in (SEED, XOR, BLOG)})
+
+def _dataset_example(name: str, hidden: list[int], seed: int, learning_rate: float, iterations: int) -> NamedExample:
+    """One of app.datasets' seeded 2-D datasets with a tanh network (``init_network(hidden, seed)``)
+    learning it with Adam: the playground draws its decision boundary as it trains."""
+    what, generate = DATASETS[name]
+    inputs, targets = generate()
+    network = init_network(hidden, seed)
+    shape = "-".join(str(n) for n in (2, *hidden, 1))
+    label = f"{name} ({len(inputs)} points: {what})"
+    last = len(hidden)
+    return NamedExample(
+        name=name,
+        description=f"A {shape} tanh/sigmoid network learning {label} with Adam, from app/datasets.py's seeded generator.",
+        body={
+            "network": network,
+            "inputs": inputs,
+            "targets": targets,
+            "loss": "binary_cross_entropy",
+            "reduction": "mean",
+            "optimizer": {"name": "adam", "learning_rate": learning_rate},
+            "iterations": iterations,
+            "record_every": iterations // 10,
+            "record": [],
+        },
+        titles={
+            **{e: f"{label.capitalize()}, untrained {shape} network: {ENDPOINTS[e].path}" for e in ENDPOINTS},
+            "train": f"{label.capitalize()}: {iterations} Adam steps of a {shape} tanh/sigmoid network",
+            "check": f"{label.capitalize()}: an untrained output layer of zeros predicts 1/2, so the loss is ln 2",
+        },
+        parameter={"layer": last, "kind": "weights", "index": [0, 0]},
+        # The output layer starts at zero: every prediction is sigmoid(0) = 1/2, the loss ln 2 whatever the data,
+        # and the output bias's gradient, the mean of 1/2 - y, is 0 for classes of equal size.
+        claimed={"loss": 0.6931471805599453, "gradients": [*([None] * last), {"biases": [0.0]}]},
+        in_spec=False,
+    )
+
+
+CIRCLE = _dataset_example("circle", [4], seed=2, learning_rate=0.1, iterations=300)
+GAUSSIANS = _dataset_example("gaussians", [2], seed=1, learning_rate=0.05, iterations=100)
+SPIRAL = _dataset_example("spiral", [8, 8], seed=2, learning_rate=0.05, iterations=1000)
+
+EXAMPLES: Mapping[str, NamedExample] = MappingProxyType({e.name: e for e in (SEED, XOR, BLOG, CIRCLE, GAUSSIANS, SPIRAL)})
 
 
 class ExampleNotFound(LookupError):
@@ -271,7 +362,7 @@ def _request(name: str, endpoint: str) -> BaseModel:
     example, target = EXAMPLES[name], ENDPOINTS[endpoint]
     if endpoint not in example.titles:
         raise KeyError(f"example {name!r} has no body for {target.path}")
-    source = {**example.body, "parameter": example.parameter, "claimed": example.claimed}
+    source = {**example.body, "parameter": example.parameter, "claimed": example.claimed, **example.graph}
     fields = example.fields.get(endpoint, tuple(example.body) if target.fields is None else target.fields)
     raw = {k: copy.deepcopy(source[k]) for k in fields if k in source}
     return target.model.model_validate(raw)
@@ -295,5 +386,5 @@ def openapi_examples(endpoint: str) -> dict[str, dict[str, Any]]:
     return {
         name: {"summary": example.titles[endpoint], "value": example_body(name, endpoint)}
         for name, example in EXAMPLES.items()
-        if endpoint in example.titles
+        if endpoint in example.titles and example.in_spec
     }

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 
@@ -138,3 +140,40 @@ def test_local_limits_and_overflow_are_said_as_the_service_says_them():
 def test_options_that_do_nothing_for_a_subcommand_are_refused(args):
     out = cli(*args, "--local", stdin="{}")
     assert out.returncode == 2 and "unrecognized arguments" in out.stderr
+
+
+def test_graph_prints_json_dot_or_svg_locally_and_from_a_server(tmp_path):
+    seed = tmp_path / "seed-graph.json"
+    seed.write_text(cli("example", "seed", "--for", "graph", "--local").stdout)
+    local = cli("graph", str(seed), "--local")
+    assert local.returncode == 0, local.stderr
+    graph = json.loads(local.stdout)
+    assert graph["value"] == SEED_LOSSES[0] and {"x1", "z_hat", "CE"} <= {n["label"] for n in graph["nodes"]}
+    assert set(graph["edges"][0]) == {"from", "to", "local_derivative"}
+    dot = cli("graph", str(seed), "--local", "--format", "dot")
+    assert dot.returncode == 0 and dot.stdout.startswith("digraph computation {") and dot.stdout.endswith("}\n")
+    with running_server(tmp_path / "server.log") as (url, _):
+        remote = cli("graph", str(seed), "--url", url)
+        remote_dot = cli("graph", str(seed), "--url", url, "--format", "dot")
+        remote_svg = cli("graph", "-", "--url", url, "--format", "svg", stdin=seed.read_text())
+    assert remote.returncode == remote_dot.returncode == 0
+    assert json.loads(remote.stdout) == graph and remote_dot.stdout == dot.stdout
+    if shutil.which("dot"):
+        assert remote_svg.returncode == 0 and remote_svg.stdout.startswith("<?xml") and "z_hat" in remote_svg.stdout
+    else:
+        assert remote_svg.returncode == 1 and "Graphviz's dot program is not installed" in remote_svg.stderr
+    bad = cli("graph", "-", "--local", stdin=json.dumps({**graph_body(seed), "sample": 3}))
+    assert bad.returncode == 1 and "body.sample: sample must be a row of inputs" in bad.stderr
+
+
+def test_graph_without_graphviz_says_so_locally(tmp_path):
+    seed = cli("example", "seed", "--for", "graph", "--local").stdout
+    env = {**os.environ, "PATH": str(tmp_path)}  # no dot on it
+    out = subprocess.run(
+        [sys.executable, "-m", "app.cli", "graph", "-", "--local", "--format", "svg"], input=seed, capture_output=True, text=True, env=env
+    )
+    assert out.returncode == 1 and "Graphviz's dot program is not installed" in out.stderr and "Traceback" not in out.stderr
+
+
+def graph_body(path):
+    return json.loads(path.read_text())

@@ -15,7 +15,7 @@ import uvicorn
 from app.client import AsyncBackpropClient, BackpropClient, LimitExceeded, NotFound, ServiceUnavailable, ValidationFailed
 from app.config import Settings
 from app.main import create_app
-from app.schemas.responses import CheckResponse, GradientsResponse, TraceEntry, TrainResponse, TrainSummary
+from app.schemas.responses import CheckResponse, GradientsResponse, GraphResponse, TraceEntry, TrainResponse, TrainSummary
 from tests.support.live_server import free_port, running_server
 from tests.support.seed_trace import SEED_LOSSES, SEED_W11
 
@@ -302,3 +302,43 @@ def test_the_client_is_typed():
     import importlib.resources
 
     assert importlib.resources.files("app").joinpath("py.typed").is_file()
+
+
+def test_graph_as_data_as_dot_and_as_svg(monkeypatch):
+    import app.render.graphviz
+    from app.client import ServiceError
+
+    async def scenario():
+        async with in_process() as client:
+            body = await client.example("seed", "graph")
+            graph = await client.graph(**body)
+            assert isinstance(graph, GraphResponse) and graph.value == SEED_LOSSES[0]
+            z_hat = next(i for i, n in enumerate(graph.nodes) if n.label == "z_hat")
+            assert any(e.from_ == z_hat for e in graph.edges)
+            assert (await client.graph(**body, format="dot")).startswith("digraph computation {")
+            assert (await client.send("graph", body)).value == graph.value
+            batch = {**body, "inputs": [[0.7, 0.3], [0.1, 0.2]], "targets": [[1.0], [0.0]], "sample": None, "labels": None}
+            assert (await client.graph(**batch)).samples == [0, 1]  # None is sent as null: every sample
+            monkeypatch.setattr(app.render.graphviz.shutil, "which", lambda name: None)
+            with pytest.raises(ServiceError) as missing:
+                await client.graph(**body, format="svg")
+            assert missing.value.status == 501 and missing.value.detail[0].type == "graphviz_missing"
+
+    run(scenario())
+
+
+def test_sync_graph_sends_accept_and_a_null_sample(seed_body):
+    sent = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append((request.headers["accept"], json.loads(request.content)))
+        return httpx.Response(200, text="digraph computation {}\n", headers={"Content-Type": "text/vnd.graphviz"})
+
+    fields = {k: seed_body[k] for k in ("network", "inputs", "targets", "loss")}
+    with BackpropClient("http://test", transport=httpx.MockTransport(answer)) as client:
+        assert client.graph(**fields, sample=None, format="dot") == "digraph computation {}\n"
+        client.graph(**fields, labels={"loss": "CE"}, format="svg")
+        assert client.send("graph", {**fields, "sample": None}, format="dot").startswith("digraph")
+    assert sent[0][0] == "text/vnd.graphviz" and sent[0][1]["sample"] is None and "labels" not in sent[0][1]
+    assert sent[1][0] == "image/svg+xml" and sent[1][1]["sample"] == 0 and sent[1][1]["labels"] == {"loss": "CE"}
+    assert sent[2][0] == "text/vnd.graphviz" and sent[2][1]["sample"] is None

@@ -41,16 +41,18 @@ async def compute(
     model: type[Req],
     fn: Callable[[Req, Settings], P],
     finish: Callable[[P], R] = JSONBody,  # type: ignore[assignment]
+    cost: Callable[[Req], tuple[float, int]] | None = None,
 ) -> R:
     """``finish(fn(body, settings))`` for the body read as ``model``, inline or in a worker thread
-    (encoding a large answer is work too)."""
+    (encoding a large answer is work too). ``cost``: the body's estimated work and memory, when
+    ``estimated_work`` and ``estimated_memory`` do not know what ``fn`` does with it."""
     body = await read_body(request, model)
     settings: Settings = request.app.state.settings
-    work = estimated_work(body, passes(body))
+    work, memory = cost(body) if cost is not None else (estimated_work(body, passes(body)), None)
     if work <= settings.inline_work:
         return cast(R, _finish(fn, body, settings, finish))
     admission: Admission = request.app.state.admission
-    memory = estimated_memory(body)
+    memory = estimated_memory(body) if memory is None else memory
     mark_large(request.scope, memory)
     ticket = admission.admit(work, memory, holding=request.scope.get(ADMITTED_BODY_KEY))
     try:

@@ -14,9 +14,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from app.api.admission import Overloaded
-from app.api.http_errors import UnsupportedMediaType
+from app.api.http_errors import NotAcceptable, UnsupportedMediaType
 from app.nn.errors import NonFiniteError
-from app.schemas.error_entries import error_entries, limit_entry, non_finite_entry
+from app.render.graphviz import GraphvizMissing
+from app.schemas.error_entries import error_entries, graphviz_missing_entry, limit_entry, non_finite_entry
 from app.schemas.responses import ErrorBody
 from app.service.limits import OverLimit
 
@@ -46,6 +47,30 @@ BODY_ERROR_RESPONSES_EXPLICIT: dict[int | str, dict[str, Any]] = {
 }
 
 
+# What a route that answers in more than one media type (by Accept) may answer besides. The 406's
+# example is a real answer (app.api.openapi); the 501's cannot be (the spec is built where Graphviz is).
+NEGOTIATED_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    406: {
+        "description": "The Accept header allows none of the media types this endpoint answers in.",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+    },
+    501: {
+        "description": "SVG asked for, but Graphviz's dot is not installed on the server; JSON and DOT still work.",
+        "content": {
+            "application/json": {
+                "schema": {"$ref": "#/components/schemas/ErrorBody"},
+                "examples": {
+                    "graphviz_missing": {
+                        "summary": "Accept: image/svg+xml on a server without Graphviz",
+                        "value": {"detail": [graphviz_missing_entry(str(GraphvizMissing()))]},
+                    }
+                },
+            }
+        },
+    },
+}
+
+
 def _detail(status: int, entries: list[dict[str, Any]]) -> JSONResponse:
     return JSONResponse(status_code=status, content={"detail": entries})
 
@@ -67,6 +92,14 @@ async def _unsupported_media_type(request: Request, exc: UnsupportedMediaType) -
     return _detail(415, [{"loc": ["header", "content-type"], "msg": exc.message, "type": "unsupported_media_type"}])
 
 
+async def _not_acceptable(request: Request, exc: NotAcceptable) -> JSONResponse:
+    return _detail(406, [{"loc": ["header", "accept"], "msg": exc.message, "type": "not_acceptable"}])
+
+
+async def _graphviz_missing(request: Request, exc: GraphvizMissing) -> JSONResponse:
+    return _detail(501, [graphviz_missing_entry(str(exc))])
+
+
 async def _overloaded(request: Request, exc: Overloaded) -> JSONResponse:
     response = _detail(503, [{"loc": [], "msg": exc.message, "type": "overloaded"}])
     response.headers["Retry-After"] = str(exc.retry_after)
@@ -85,5 +118,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(NonFiniteError, _non_finite)  # type: ignore[arg-type]
     app.add_exception_handler(OverLimit, _limit_exceeded)  # type: ignore[arg-type]
     app.add_exception_handler(UnsupportedMediaType, _unsupported_media_type)  # type: ignore[arg-type]
+    app.add_exception_handler(NotAcceptable, _not_acceptable)  # type: ignore[arg-type]
+    app.add_exception_handler(GraphvizMissing, _graphviz_missing)  # type: ignore[arg-type]
     app.add_exception_handler(Overloaded, _overloaded)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _internal_error)

@@ -18,3 +18,14 @@ class UnsupportedMediaType(Exception):
         found = "no Content-Type" if content_type is None else f"Content-Type {quoted(content_type, QUOTE_LIMIT)!r}"
         self.message = f"the body must be JSON sent with Content-Type: application/json, but the request has {found}"
         super().__init__(self.message)
+
+
+class NotAcceptable(Exception):
+    """A request whose ``Accept`` allows none of the media types the route answers in (406)."""
+
+    def __init__(self, accept: str, offered: tuple[str, ...]) -> None:
+        self.message = (
+            f"this endpoint answers {', '.join(offered[:-1])} or {offered[-1]} (by the Accept header; none or */* "
+            f"is {offered[0]}), but the request accepts only {quoted(accept, QUOTE_LIMIT)!r}"
+        )
+        super().__init__(self.message)

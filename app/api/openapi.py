@@ -68,6 +68,7 @@ class Case:
     query: str = ""
     body: Any = None  # JSON, or bytes sent as they are
     content_type: str = "application/json"
+    accept: str | None = None  # the Accept header, when the answer's media type is chosen by it
 
     @property
     def url(self) -> str:
@@ -84,12 +85,15 @@ def _post_cases(endpoint: str, limits: Settings) -> list[Case]:
     e = ENDPOINTS[endpoint]
     seed = _seed(endpoint)
 
-    def case(status: int, key: str, summary: str, body: Any, content_type: str = "application/json") -> Case:
-        return Case("POST", e.path, status, key, summary, body=body, content_type=content_type)
+    def case(status: int, key: str, summary: str, body: Any, content_type: str = "application/json", accept: str | None = None) -> Case:
+        return Case("POST", e.path, status, key, summary, body=body, content_type=content_type, accept=accept)
 
     cases = [] if e.svg else [case(200, "seed", SEED.titles[endpoint], seed)]
     if endpoint == "check":
         cases.append(case(200, BLOG.name, BLOG.titles[endpoint], example_body(BLOG.name, endpoint)))
+    if endpoint == "graph":
+        summary = "The blog post's network: its computation graph as Graphviz DOT (Accept: text/vnd.graphviz)"
+        cases.append(case(200, "seed_dot", summary, seed, accept="text/vnd.graphviz"))
     layers = seed["network"]["layers"]
     if endpoint in ("train", "train_plot"):
         n = limits.max_iterations + 1
@@ -101,6 +105,13 @@ def _post_cases(endpoint: str, limits: Settings) -> list[Case]:
         training = {"optimizer": {"name": "sgd", "learning_rate": 0.5}, "iterations": n}
         claimed = {"iterations": [{"iteration": n, "loss": 0.3}]}
         cases.append(case(413, "iterations", summary, _seed(endpoint, **training, claimed=claimed)))
+    elif endpoint == "graph":
+        n = limits.max_graph_nodes // 10
+        summary = (
+            f"The seed network on {n:,} copies of its input, every sample drawn (sample null): over BACKPROP_MAX_GRAPH_NODES "
+            f"(default {limits.max_graph_nodes:,})"
+        )
+        cases.append(case(413, "graph_nodes", summary, _seed(endpoint, inputs=[[0.7, 0.3]] * n, targets=[[1.0]] * n, sample=None)))
     elif endpoint == "diagram":
         n = limits.max_diagram_units + 1
         wide = [
@@ -130,6 +141,11 @@ def _post_cases(endpoint: str, limits: Settings) -> list[Case]:
         column: dict[str, Any] = {"gradients": [None, {"weights": [[-0.1289], [-0.1528]]}]}
         summary = "Layer 1's weight gradients claimed as a column: they are a row, [1][2], as the layer's weights"
         cases.append(case(422, "claimed_shape", summary, _seed(endpoint, claimed=column)))
+    elif endpoint == "graph":
+        summary = "sample 1 of a batch of one sample"
+        cases.append(case(422, "sample", summary, _seed(endpoint, sample=1)))
+        summary = "An Accept the endpoint cannot answer in: text/html (it answers JSON, Graphviz DOT or SVG)"
+        cases.append(case(406, "text_html", summary, seed, accept="text/html"))
     elif endpoint == "diagram":
         summary = "Targets to label gradients, but no loss to compute them with"
         cases.append(case(422, "targets_without_loss", summary, _seed(endpoint, loss=None)))
@@ -165,12 +181,14 @@ def response_cases(limits: Settings | None = None) -> list[Case]:
     return cases
 
 
-async def _answer(app: Any, state: SimpleNamespace, case: Case) -> tuple[int, bytes]:
+async def _answer(app: Any, state: SimpleNamespace, case: Case) -> tuple[int, str, bytes]:
     sent = case.body if isinstance(case.body, bytes) or case.body is None else json.dumps(case.body).encode()
     path = case.path or case.operation
     headers = [(b"host", b"localhost")]
     if sent is not None:
         headers += [(b"content-type", case.content_type.encode()), (b"content-length", str(len(sent)).encode())]
+    if case.accept is not None:
+        headers.append((b"accept", case.accept.encode()))
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
@@ -188,7 +206,7 @@ async def _answer(app: Any, state: SimpleNamespace, case: Case) -> tuple[int, by
         "state": {},
     }
     pending = [{"type": "http.request", "body": sent or b"", "more_body": False}]
-    out: dict[str, Any] = {"status": 0, "body": b""}
+    out: dict[str, Any] = {"status": 0, "body": b"", "type": "application/json"}
 
     async def receive() -> dict[str, Any]:
         if pending:
@@ -199,15 +217,16 @@ async def _answer(app: Any, state: SimpleNamespace, case: Case) -> tuple[int, by
     async def send(message: dict[str, Any]) -> None:
         if message["type"] == "http.response.start":
             out["status"] = message["status"]
+            out["type"] = dict(message.get("headers", [])).get(b"content-type", b"application/json").decode()
         elif message["type"] == "http.response.body":
             out["body"] += message.get("body", b"")
 
     await app(scope, receive, send)
-    return out["status"], out["body"]
+    return out["status"], out["type"], out["body"]
 
 
-def compute_answers(app: FastAPI, cases: Iterable[Case], settings: Settings) -> list[tuple[int, Any]]:
-    """``app``'s answers (status, JSON) to ``cases`` at ``settings``: its router and its exception
+def compute_answers(app: FastAPI, cases: Iterable[Case], settings: Settings) -> list[tuple[int, str, Any]]:
+    """``app``'s answers (status, media type, JSON or text) to ``cases`` at ``settings``: its router and its exception
     handlers, as FastAPI stacks them, without the outer middleware (ComputeDispatch answers the
     same, tests/api/test_dispatch.py; the access log and request metrics are for clients' requests).
     An unexpected exception is raised, not answered.
@@ -221,25 +240,29 @@ def compute_answers(app: FastAPI, cases: Iterable[Case], settings: Settings) -> 
     admission = Admission(settings.max_inflight_work, settings.max_inflight_memory)
     state = SimpleNamespace(state=SimpleNamespace(settings=settings, admission=admission))
 
-    async def run_all() -> list[tuple[int, bytes]]:
+    async def run_all() -> list[tuple[int, str, bytes]]:
         return [await _answer(asgi, state, case) for case in cases]
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="openapi-examples") as pool:
         answers = pool.submit(asyncio.run, run_all()).result()
-    return [(status, json.loads(body)) for status, body in answers]
+    out: list[tuple[int, str, Any]] = []
+    for status, content_type, body in answers:
+        media = content_type.split(";")[0].strip()
+        out.append((status, media, json.loads(body) if media == "application/json" else body.decode()))
+    return out
 
 
 def add_response_examples(app: FastAPI, spec: dict[str, Any]) -> None:
     """Put the real answer to each of ``response_cases()`` into ``spec`` as a response example."""
     cases = response_cases()
     spec["paths"] = copy.deepcopy(spec["paths"])  # so no two operations share a response's dict
-    for case, (status, answer) in zip(cases, compute_answers(app, cases, default_settings())):
+    for case, (status, media, answer) in zip(cases, compute_answers(app, cases, default_settings())):
         if status != case.status:
             raise RuntimeError(
                 f"the spec's example {case.key!r} of {case.method} {case.url} answered {status}, not {case.status}: {answer}"
             )
         response = spec["paths"][case.operation][case.method.lower()]["responses"][str(case.status)]
-        examples = response["content"]["application/json"].setdefault("examples", {})
+        examples = response["content"][media].setdefault("examples", {})
         examples[case.key] = {"summary": case.summary, "value": answer}
 
 

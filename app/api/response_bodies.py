@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 from fastapi.responses import Response, StreamingResponse
 
-from app.schemas.media_types import JSON, NDJSON, SVG
+from app.schemas.media_types import DOT, JSON, NDJSON, SVG
 
 _OPTIONS = orjson.OPT_SERIALIZE_NUMPY
 
@@ -40,6 +40,12 @@ class SVGBody(Response):
     """An SVG picture."""
 
     media_type = SVG
+
+
+class DOTBody(Response):
+    """A graph in Graphviz's DOT language (text; Starlette adds ``charset=utf-8``)."""
+
+    media_type = DOT
 
 
 SVG_RESPONSE: dict[int | str, dict[str, Any]] = {200: {"content": {SVG: {"schema": {"type": "string"}}}, "description": "An SVG picture."}}

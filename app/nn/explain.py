@@ -81,13 +81,14 @@ def explanation_steps(shapes: Sequence[tuple[int, int]], batch: int, layer: int)
 
 def explanation_size(shapes: Sequence[tuple[int, int]], batch: int, layer: int) -> int:
     """About how many numbers ``explain`` writes: each step's value and factors, and the numbers in
-    its line of text, which appears twice (in its step and in ``lines``). A hidden unit's line
-    writes one product per unit of the layer above it, so this grows with width x width."""
+    its line of text, which appears twice (in its step and in ``lines``), and once more in its
+    LaTeX (with the indices of its symbols). A hidden unit's line writes one product per unit of the
+    layer above it, so this grows with width x width."""
     last = len(shapes) - 1
-    per_sample = 12 * shapes[last][0] + 12  # the output steps and the contribution step
+    per_sample = 24 * shapes[last][0] + 24  # the output steps and the contribution step
     for k in range(layer, last):
         units = 1 if k == layer else shapes[k][0]
-        per_sample += units * (4 * shapes[k + 1][0] + 12)
+        per_sample += units * (6 * shapes[k + 1][0] + 30)
     return batch * per_sample
 
 

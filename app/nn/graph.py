@@ -64,7 +64,7 @@ from app.nn.network import Evaluation, Layer, evaluate
 
 Array = NDArray[np.float64]
 
-__all__ = ["Edge", "Graph", "GraphSize", "GraphTooLarge", "Node", "build_graph", "default_label", "graph_size"]
+__all__ = ["Edge", "Graph", "GraphSize", "GraphTooLarge", "Node", "build_graph", "default_label", "graph_size", "has_node"]
 
 #: The ops of leaves: what the graph is a function of (constants have no grad).
 LEAF_OPS = ("input", "weight", "bias", "target", "const")
@@ -189,6 +189,41 @@ def default_label(name: str, samples: int = 1) -> str:
     if samples == 1 and kind in _PER_SAMPLE:
         indices = indices[1:]
     return _LETTERS[kind] + layer + "".join(indices)
+
+
+def has_node(name: str, shapes: Sequence[tuple[int, int]], batch: int, loss: str | Loss, sample: int | None = None) -> bool:
+    """Whether the graph ``graph_size`` sizes (same arguments) has a node named ``name``: a naming's keys
+    checked from the shapes alone, before anything is built."""
+    match = _NAME.fullmatch(name)
+    if match is None or match[2] not in _LETTERS:
+        return False
+    layer, kind = match[1], match[2]
+    written = [layer or "0", *re.findall(r"\[(\d+)\]", match[3])]
+    if (layer is None) == (kind in _LAYER_KINDS) or any(str(int(d)) != d for d in written):
+        return False  # a layer where none belongs (or none where one does), or a number written 01
+    indices = [int(d) for d in written[1:]]
+    if kind in _PER_SAMPLE:
+        if not indices or indices[0] not in (range(batch) if sample is None else (sample,)):
+            return False
+        indices = indices[1:]
+    units = shapes[-1][0]
+    bounds: tuple[int, ...]
+    if kind == "loss.other_samples":
+        if sample is None or batch == 1:
+            return False
+        bounds = ()
+    elif kind in ("loss", "inputs", "targets", "loss.terms"):
+        bounds = {"loss": (), "inputs": (shapes[0][1],), "targets": (units,)}.get(kind, () if get_loss(loss).per_row else (units,))
+    else:
+        if int(written[0]) >= len(shapes):
+            return False
+        out, fan_in = shapes[int(written[0])]
+        bounds = (out, fan_in) if kind in ("weights", "products") else (out,)
+    return len(indices) == len(bounds) and all(i < n for i, n in zip(indices, bounds))
+
+
+# The names that belong to a layer (``layers[k].weights[j][i]``); the others do not (``inputs[s][i]``).
+_LAYER_KINDS = frozenset(("weights", "biases", "products", "pre_activation", "activation"))
 
 
 class _Tape:

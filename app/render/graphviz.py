@@ -4,7 +4,7 @@ A computation graph is laid out by a real layout engine rather than by hand. The
 optional: without it ``render_svg`` raises :class:`GraphvizMissing` (the service answers that
 clearly, and the graph's JSON and DOT work all the same). A run is bounded in time (``timeout``,
 then it is killed) and in output (``max_bytes``, then it is killed), so no input makes it hang or
-fill memory.
+fill memory; and it is killed as soon as ``should_stop`` says so (the request's client has gone).
 """
 
 from __future__ import annotations
@@ -13,7 +13,11 @@ import os
 import shutil
 import subprocess
 import threading
+import time
+from collections.abc import Callable
 from typing import IO
+
+from app.nn.errors import Stopped
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -31,6 +35,8 @@ DEFAULT_TIMEOUT = 10.0  # seconds
 DEFAULT_MAX_BYTES = 16 * 1024 * 1024
 _STDERR_KEPT = 4096
 _CHUNK = 65536
+# How often a run asks should_stop.
+_POLL_SECONDS = 0.05
 
 
 class GraphvizError(RuntimeError):
@@ -65,12 +71,20 @@ def dot_binary() -> str | None:
     return shutil.which("dot")
 
 
-def render_svg(dot: str, *, timeout: float = DEFAULT_TIMEOUT, max_bytes: int = DEFAULT_MAX_BYTES, binary: str | None = None) -> str:
+def render_svg(
+    dot: str,
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    binary: str | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> str:
     """The SVG ``dot -Tsvg`` draws from the DOT text ``dot``.
 
     ``binary``: the program to run (default: ``dot`` on the PATH). Raises GraphvizMissing when there
     is none, GraphvizTimeout after ``timeout`` seconds, GraphvizOutputTooLarge past ``max_bytes`` of
-    SVG, GraphvizFailed when it exits with an error.
+    SVG, GraphvizFailed when it exits with an error, and Stopped (``dot`` killed) as soon as
+    ``should_stop()`` is true, asked every few hundredths of a second.
     """
     program = binary or dot_binary()
     if program is None:
@@ -113,12 +127,20 @@ def render_svg(dot: str, *, timeout: float = DEFAULT_TIMEOUT, max_bytes: int = D
     ]
     for t in threads:
         t.start()
+    deadline = time.monotonic() + timeout
     try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-        raise GraphvizTimeout(f"Graphviz took longer than {timeout:g} s to draw the graph") from None
+        while True:
+            try:
+                proc.wait(timeout=max(0.0, min(_POLL_SECONDS, deadline - time.monotonic())))
+                break
+            except subprocess.TimeoutExpired:
+                stop = should_stop is not None and should_stop()
+                if stop or time.monotonic() >= deadline:
+                    proc.kill()
+                    proc.wait()
+                    if stop:
+                        raise Stopped from None
+                    raise GraphvizTimeout(f"Graphviz took longer than {timeout:g} s to draw the graph") from None
     finally:
         for t in threads:
             t.join(timeout=5)

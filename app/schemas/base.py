@@ -89,6 +89,9 @@ LOCATED_ERROR_TYPES = frozenset(
         "iteration_range",
         "repeated_iteration",
         "claim_form",
+        # /v1/graph's labels: a node the graph does not have, or a label that cannot be drawn.
+        "unknown_node",
+        "label_text",
         # Written by app.schemas.error_hints from pydantic's own errors.
         "not_2d",
         "unknown_field",

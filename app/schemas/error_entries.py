@@ -90,3 +90,8 @@ def non_finite_entry(exc: NonFiniteError) -> Entry:
 def limit_entry(loc: Sequence[str | int], message: str) -> Entry:
     """The entry of a request over a configured limit (answered 413)."""
     return {"loc": ["body", *loc], "msg": message, "type": "limit_exceeded"}
+
+
+def graphviz_missing_entry(message: str) -> Entry:
+    """The entry of a picture that Graphviz would lay out on a server without it (answered 501)."""
+    return {"loc": [], "msg": f"{message}; ask with Accept: application/json or text/vnd.graphviz", "type": "graphviz_missing"}

@@ -30,6 +30,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from app.nn.check import Tolerance
+from app.nn.graph import has_node
 from app.nn.losses import LOSSES, Loss
 from app.nn.losses import PROBABILITY_SUM_TOLERANCE as PROBABILITY_SUM_TOLERANCE  # importable from here, as before
 from app.nn.losses import Reduction as Reduction
@@ -45,6 +46,7 @@ from app.schemas.base import (
     dotted,
     field_error,
     joined,
+    quoted,
     rectangular,
 )
 from app.schemas.error_hints import counted
@@ -510,6 +512,54 @@ class ExplainRequest(LossRequest):
                     f"index {axis} of layer {p.layer}'s {p.kind} must be in [0, {n - 1}], but is {i}",
                     "shape_mismatch",
                 )
+        return self
+
+
+GRAPH_SAMPLE_DESCRIPTION = (
+    "The sample (its row in inputs) whose graph to draw, 0 by default; null draws every sample of the batch "
+    "(a small one: the nodes are limited by BACKPROP_MAX_GRAPH_NODES). With one sample of a larger batch, loss is "
+    "still the batch's loss: the other samples' terms are one constant node, and each leaf's grad is this "
+    "sample's share of its gradient."
+)
+GRAPH_LABELS_DESCRIPTION = (
+    "Labels for nodes, by node name (inputs[0][0], layers[0].weights[1][0], layers[1].activation[0][0], "
+    "targets[0][0], loss, ...): the short text drawn for the node (1-40 printable characters), e.g. the blog "
+    "post's x1, f1, z_hat, CE. Other nodes get labels in the notation of /v1/explain (x[0], W0[1][0], a1[0], L)."
+)
+MAX_LABEL_CHARS = 40
+NodeName = Annotated[str, Field(max_length=200)]
+Label = Annotated[str, Field(min_length=1, max_length=MAX_LABEL_CHARS)]
+
+
+class GraphRequest(LossRequest):
+    """A loss request plus the sample whose computation graph to draw (or all) and labels for its nodes."""
+
+    sample: Annotated[StrictInt, Field(ge=0)] | None = Field(default=0, description=GRAPH_SAMPLE_DESCRIPTION)
+    labels: dict[NodeName, Label] = Field(default_factory=dict, description=GRAPH_LABELS_DESCRIPTION)
+
+    @model_validator(mode="after")
+    def _sample_and_labels_fit(self) -> GraphRequest:
+        batch = len(self.inputs)
+        if self.sample is not None and self.sample >= batch:
+            field_error(
+                ("sample",),
+                f"sample must be a row of inputs, in [0, {batch - 1}] (the batch has {counted(batch, 'sample')}), but is {self.sample}",
+                "shape_mismatch",
+            )
+        shapes = [(layer.n_out, layer.n_in) for layer in self.network.layers]
+        for name, label in self.labels.items():
+            if not has_node(name, shapes, batch, self.loss, self.sample):
+                drawn = "every sample" if self.sample is None else f"sample {self.sample}"
+                field_error(
+                    ("labels", name),
+                    f"labels names a node this graph (of {drawn}) does not have: {quoted(name, 60)!r}; nodes are named as in "
+                    "inputs[s][i], layers[k].weights[j][i], layers[k].biases[j], layers[k].products[s][j][i], "
+                    "layers[k].pre_activation[s][j], layers[k].activation[s][j], targets[s][j], loss.terms[s][j] "
+                    "(loss.terms[s] for a loss per sample), loss.other_samples and loss (s the sample)",
+                    "unknown_node",
+                )
+            if not label.isprintable():
+                field_error(("labels", name), "a label must be printable text (no control characters or line breaks)", "label_text")
         return self
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from app.nn.check import Kind
 from app.schemas.base import StrictModel
@@ -166,6 +166,7 @@ class StepOut(StrictModel):
     value: float
     factors: list[TermOut]
     line: str
+    latex: str = Field(description="The same equation in LaTeX, numbers substituted (KaTeX renders it).")
 
 
 class SampleOut(StrictModel):
@@ -184,6 +185,7 @@ class ReductionOut(StrictModel):
     )
     total: float = Field(description="The sum of the samples' contributions.")
     line: str
+    latex: str = Field(description="The same equation in LaTeX, numbers substituted (KaTeX renders it).")
 
 
 class ExplainResponse(StrictModel):
@@ -192,6 +194,47 @@ class ExplainResponse(StrictModel):
     samples: list[SampleOut]
     reduction: ReductionOut
     lines: list[str] = Field(description="The whole derivation, one plain-text line per step.")
+
+
+class GraphNode(StrictModel):
+    """One scalar of the computation: a leaf (an input, weight, bias, target or constant) or what an op computed."""
+
+    name: str = Field(
+        description="Where it sits: inputs[s][i], layers[k].weights[j][i], layers[k].biases[j], layers[k].products[s][j][i] "
+        "(w * a), layers[k].pre_activation[s][j], layers[k].activation[s][j], targets[s][j], loss.terms[s][j] (or "
+        "loss.terms[s]), loss.other_samples, loss."
+    )
+    label: str = Field(description="Short, for pictures: the request's labels, else x[i], W0[j][i], b0[j], pre0[j], a0[j], y[j], l[j], L.")
+    op: str = Field(
+        description="input, weight, bias, target or const for a leaf; else what computed it: * (a product), + (a sum), "
+        "the activation's name, the loss's name (a loss term), or mean or sum (the loss)."
+    )
+    value: float | None = Field(description="Its forward value (the engine's own); null only where not finite.")
+    grad: float | None = Field(
+        description="dLoss/d(this node); null for a constant (a target, the other samples' terms) or where not finite."
+    )
+
+
+class GraphEdge(StrictModel):
+    """``from`` feeds ``to`` (indices into ``nodes``), with the local derivative d(to)/d(from)."""
+
+    model_config = ConfigDict(extra="forbid", serialize_by_alias=True)
+
+    from_: int = Field(alias="from", description="The index in nodes of the node that feeds.")
+    to: int = Field(description="The index in nodes of the node fed.")
+    local_derivative: float | None = Field(
+        description="d(to)/d(from) at the forward values; null from a constant (not differentiated) or where not finite."
+    )
+
+
+class GraphResponse(StrictModel):
+    loss: str = Field(description="The loss's name.")
+    reduction: Literal["mean", "sum"]
+    samples: list[int] = Field(description="The samples drawn: the one asked for, or every sample of the batch.")
+    divisor: float = Field(description="What mean divides the summed terms by (as /v1/explain's reduction); 1 for sum.")
+    value: float = Field(description="The loss, /v1/loss's value: the last node's.")
+    nodes: list[GraphNode] = Field(description="In topological order: every node after the nodes that feed it; the loss last.")
+    edges: list[GraphEdge] = Field(description="One per input of each node, grouped by the node fed, in the nodes' order.")
 
 
 class TrainSummary(StrictModel):

@@ -49,7 +49,7 @@ def to_loss(req: LossRequest | DiagramRequest) -> Loss:
     )
 
 
-def loss_words(req: DiagramRequest) -> str:
+def loss_words(req: LossRequest | DiagramRequest) -> str:
     """The loss and the options it was given, for a caption: ``cross_entropy, class indices, label_smoothing 0.1``."""
     words = [str(req.loss)]
     if req.index_targets:

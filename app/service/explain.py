@@ -42,6 +42,7 @@ def run_explain(req: ExplainRequest, settings: Settings) -> ExplainPayload:
                         "value": st.value,
                         "factors": [{"symbol": t.symbol, "meaning": t.meaning, "value": t.value} for t in st.factors],
                         "line": st.line,
+                        "latex": st.latex,
                     }
                     for st in d.steps
                 ],
@@ -49,6 +50,6 @@ def run_explain(req: ExplainRequest, settings: Settings) -> ExplainPayload:
             }
             for d in e.samples
         ],
-        "reduction": {"kind": e.reduction, "divisor": e.divisor, "total": e.total, "line": e.reduction_line},
+        "reduction": {"kind": e.reduction, "divisor": e.divisor, "total": e.total, "line": e.reduction_line, "latex": e.reduction_latex},
         "lines": list(e.lines),
     }

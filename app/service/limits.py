@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from app.config import Settings
 from app.nn.check import check_work, program_work
+from app.nn.graph import GraphSize, graph_size
 from app.nn.training import recorded_count
-from app.schemas.requests import CheckRequest, ComputeRequest, ForwardRequest, GradcheckRequest, TrainRequest
+from app.schemas.requests import CheckRequest, ComputeRequest, ForwardRequest, GradcheckRequest, GraphRequest, TrainRequest
 from app.service.conversion import to_problem
 
 Loc = tuple[str | int, ...]
@@ -30,14 +31,27 @@ CHECK_RUNS = 2
 BYTES_PER_ACTIVATION = 8 * 4
 BYTES_PER_PARAMETER = 8 * 8
 
+# /v1/graph: building the graph and writing it out as JSON or DOT costs 7-16 us a node (its edges
+# included), about 20,000 work units at the rate of tiny networks (1.5e9 a second). Graphviz's layout,
+# a subprocess, costs about 20 ms to start and then grows with the square of the edges (1.3 s at 2,000
+# edges here); its time counts in admission although another process spends it.
+GRAPH_WORK_PER_NODE = 20_000
+GRAPHVIZ_START_WORK = 30_000_000
+GRAPHVIZ_WORK_PER_SQUARED_EDGE = 500
+# A node is a few Python objects and its JSON or DOT text; an SVG edge a kilobyte or so of picture,
+# held as bytes and as text.
+BYTES_PER_GRAPH_NODE = 2048
+BYTES_PER_GRAPH_EDGE = 512
+BYTES_PER_SVG_EDGE = 4096
+
 
 class OverLimit(Exception):
     """A request over a configured limit: ``loc`` is the field, ``setting`` the variable that raises it."""
 
-    def __init__(self, loc: Loc, what: str, found: float, limit: float, setting: str) -> None:
+    def __init__(self, loc: Loc, what: str, found: float, limit: float, setting: str, message: str | None = None) -> None:
         self.loc = loc
         self.setting = setting
-        self.message = (
+        self.message = message or (
             f"{what} is {_amount(found)}, over the limit of {_amount(limit)}; the server's setting BACKPROP_{setting.upper()} raises it"
         )
         super().__init__(self.message)
@@ -115,6 +129,25 @@ def passes(req: ComputeRequest) -> int:
     if isinstance(req, GradcheckRequest):
         return gradcheck_passes(req)
     return 1
+
+
+def graph_size_of(req: GraphRequest) -> GraphSize:
+    """The nodes and edges of the computation graph ``req`` asks for, from its shapes alone."""
+    shapes = [(layer.n_out, layer.n_in) for layer in req.network.layers]
+    return graph_size(shapes, [layer.activation for layer in req.network.layers], req.size.batch, req.loss, req.sample)
+
+
+def graph_cost(req: GraphRequest, svg: bool) -> tuple[float, int]:
+    """The estimated work and memory of ``req``'s graph (its forward pass, the graph, its JSON or DOT; with
+    ``svg``, Graphviz's layout and its picture): for admission control, as ``estimated_work`` and
+    ``estimated_memory`` are for the other requests."""
+    size = graph_size_of(req)
+    work = estimated_work(req) + GRAPH_WORK_PER_NODE * size.nodes
+    memory = estimated_memory(req) + BYTES_PER_GRAPH_NODE * size.nodes + BYTES_PER_GRAPH_EDGE * size.edges
+    if svg:
+        work += GRAPHVIZ_START_WORK + GRAPHVIZ_WORK_PER_SQUARED_EDGE * size.edges**2
+        memory += BYTES_PER_SVG_EDGE * size.edges
+    return work, memory
 
 
 def estimated_memory(req: ComputeRequest) -> int:

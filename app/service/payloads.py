@@ -113,6 +113,7 @@ class StepPayload(TypedDict):
     value: float
     factors: list[TermPayload]
     line: str
+    latex: str
 
 
 class SamplePayload(TypedDict):
@@ -126,6 +127,7 @@ class ReductionPayload(TypedDict):
     divisor: float
     total: float
     line: str
+    latex: str
 
 
 class ExplainPayload(TypedDict):
@@ -134,6 +136,28 @@ class ExplainPayload(TypedDict):
     samples: list[SamplePayload]
     reduction: ReductionPayload
     lines: list[str]
+
+
+class GraphNodePayload(TypedDict):
+    name: str
+    label: str
+    op: str
+    value: float | None
+    grad: float | None
+
+
+# "from" is a keyword: the functional form.
+GraphEdgePayload = TypedDict("GraphEdgePayload", {"from": int, "to": int, "local_derivative": float | None})
+
+
+class GraphPayload(TypedDict):
+    loss: str
+    reduction: Literal["mean", "sum"]
+    samples: list[int]
+    divisor: float
+    value: float
+    nodes: list[GraphNodePayload]
+    edges: list[GraphEdgePayload]
 
 
 class ElementPayload(TypedDict):

@@ -13,7 +13,7 @@ import pytest
 
 from app.schemas.responses import ExplainResponse
 
-LOSS_PATHS = ["/v1/loss", "/v1/gradients", "/v1/gradcheck", "/v1/explain", "/v1/train", "/v1/train/plot", "/v1/diagram"]
+LOSS_PATHS = ["/v1/loss", "/v1/gradients", "/v1/gradcheck", "/v1/explain", "/v1/train", "/v1/train/plot", "/v1/diagram", "/v1/graph"]
 INDICES = [2, 0, 1, 1, 0]
 ROWS = np.eye(3)[INDICES].tolist()  # the same classes as one-hot probability rows
 WEIGHTS = [0.5, 2.0, 1.25]

@@ -41,7 +41,7 @@ def both(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[TestClient, TestClie
 def test_every_post_operation_is_dispatched():
     application = create_app(Settings())
     posts = {path for path, ops in application.openapi()["paths"].items() if "post" in ops}
-    assert set(dispatched_routes(application)) == posts and len(posts) == 9
+    assert set(dispatched_routes(application)) == posts and len(posts) == 10
 
 
 def _cases(seed: dict[str, Any]) -> list[tuple[str, Any, dict[str, str]]]:
@@ -66,6 +66,10 @@ def _cases(seed: dict[str, Any]) -> list[tuple[str, Any, dict[str, str]]]:
         ("/v1/diagram", loss, {}),
         ("/v1/check", example_body("blog", "check"), {}),
         ("/v1/check", {**loss, "claimed": {"gradients": [None]}}, {}),
+        ("/v1/graph", example_body("seed", "graph"), {}),
+        ("/v1/graph", example_body("seed", "graph"), {"Accept": "text/vnd.graphviz"}),
+        ("/v1/graph", example_body("seed", "graph"), {"Accept": "text/html"}),
+        ("/v1/graph", {**loss, "sample": 3}, {}),
         ("/v1/gradients", {**loss, "loss": "hinge"}, {}),
         ("/v1/gradients", {**loss, "extra": 1}, {}),
         ("/v1/gradients", overflow, {}),

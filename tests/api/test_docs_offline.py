@@ -10,7 +10,6 @@ request left the machine.
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import os
 import re
@@ -24,6 +23,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.api.routes.docs import ASSETS, REDOC, REDOC_LOGO, SWAGGER_UI
+from app.api.routes.playground import KATEX
 from app.config import Settings
 from app.main import create_app
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
@@ -183,15 +183,18 @@ def test_no_served_file_loads_from_another_host(client):
 def test_vendored_files_are_those_readme_lists():
     readme = (VENDOR / "README.md").read_text(encoding="utf-8")
     listed = dict(re.findall(r"^\| `([^`]+)` \| [^|]+ \| `([0-9a-f]{64})` \|$", readme, flags=re.MULTILINE))
-    on_disk = {str(p.relative_to(VENDOR)): p for p in VENDOR.glob("*/*")}
+    # Every file in a package's folder, KaTeX's fonts/ included (README.md and refresh.sh sit beside them).
+    on_disk = {str(p.relative_to(VENDOR)): p for p in VENDOR.glob("*/**/*") if p.is_file()}
     assert set(listed) == set(on_disk)
     for name, path in on_disk.items():
         assert hashlib.sha256(path.read_bytes()).hexdigest() == listed[name], name
-    assert {p.parent.name for p in VENDOR.glob("*/LICENSE")} == {SWAGGER_UI, REDOC}
+    assert {p.parent.name for p in VENDOR.glob("*/LICENSE")} == {SWAGGER_UI, REDOC, KATEX}
     # A non-editable install ships them: pyproject's package-data covers every one.
     patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["app.api"]
-    for name in on_disk:
-        assert any(fnmatch.fnmatch(f"static/vendor/{name}", p) for p in patterns), name
+    # setuptools' globs: * does not cross a /.
+    shipped = {p for pattern in patterns for p in (ROOT / "app/api").glob(pattern)}
+    for name, path in on_disk.items():
+        assert path in shipped, name
 
 
 # --- In headless Chromium ---------------------------------------------------------------

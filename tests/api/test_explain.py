@@ -37,3 +37,21 @@ def test_explain_size_is_limited(make_client, seed_loss_body):
         "/v1/explain", json={**seed_loss_body, "parameter": {"layer": 0, "kind": "biases", "index": [0]}}
     )
     assert r.status_code == 413 and "BACKPROP_MAX_EXPLAIN_STEPS" in r.json()["detail"][0]["msg"]
+
+
+def test_every_step_and_the_reduction_have_their_latex(client, seed_loss_body):
+    import numpy as np
+
+    from tests.support.random_bodies import explain_body
+
+    out = client.post("/v1/explain", json={**seed_loss_body, "parameter": W11}).json()
+    steps = [st for d in out["samples"] for st in d["steps"]]
+    assert len(steps) == 2 and all(st["latex"].strip() for st in steps) and out["reduction"]["latex"].strip()
+    assert r"\frac{\partial" in steps[0]["latex"] and "a^{(1)}_{0} - y_{0} = 0.701031 - 1" in steps[0]["latex"]
+    for case in range(30):
+        body = explain_body(np.random.default_rng((20261130, 15, case)))
+        r = client.post("/v1/explain", json=body)
+        assert r.status_code == 200, r.text
+        answer = r.json()
+        assert all(st["latex"].strip() for d in answer["samples"] for st in d["steps"]), body
+        assert answer["reduction"]["latex"].strip()

@@ -286,6 +286,23 @@ def test_every_check_body_gets_the_answer_pydantic_gives(monkeypatch, seed):
             assert plain(found.model_dump()) == expected.model_dump()
 
 
+@pytest.mark.parametrize("seed", range(2))
+def test_every_graph_body_gets_the_answer_pydantic_gives(monkeypatch, seed):
+    """The same for /v1/graph's bodies: a sample that may be null, and labels keyed by node names."""
+    rnd = random.Random(seed)
+    bases = [example_body(name, "graph") for name in ("seed", "xor", "blog")]
+    for _ in range(150):
+        raw = json.dumps(mutated(rnd, rnd.choice(bases)), allow_nan=True).encode()
+        monkeypatch.setattr(large_body, "MIN_BLOCK_BYTES", rnd.choice([1, 8, 32]))
+        monkeypatch.setattr(large_body, "READ_CHUNK_BYTES", rnd.choice([8, 64, 1 << 20]))
+        expected, found = small_path(raw, R.GraphRequest), large_path(raw, R.GraphRequest)
+        if isinstance(expected, list):
+            assert found == expected, raw
+        else:
+            assert not isinstance(found, list), (raw, found)
+            assert plain(found.model_dump()) == expected.model_dump()
+
+
 def plain(value: object) -> object:
     """A model dump with its float64 arrays as the lists pydantic gives."""
     if isinstance(value, np.ndarray):

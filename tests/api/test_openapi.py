@@ -23,6 +23,7 @@ def test_operation_ids_are_stable():
         "trainPlot",
         "diagram",
         "check",
+        "graph",
         "listExamples",
         "getExample",
         "health",

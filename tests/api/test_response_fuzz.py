@@ -28,6 +28,7 @@ import json
 import math
 import os
 import re
+import shutil
 import types
 import typing
 import xml.etree.ElementTree as ET
@@ -51,6 +52,9 @@ from app.schemas.responses import (
     ForwardResponse,
     GradcheckResponse,
     GradientsResponse,
+    GraphEdge,
+    GraphNode,
+    GraphResponse,
     LossResponse,
     QuantityOut,
     SearchOut,
@@ -301,6 +305,28 @@ def check_body(rng: np.random.Generator, num: Numbers) -> dict[str, Any]:
     return body
 
 
+# Labels as clients may write them: markup and quotes a picture must escape, other scripts, the longest allowed.
+LABELS = ["x1", "<b>&amp;</b>", 'a"b\\c', "ẑ", "∂L/∂w", "x" * 40, "{}[]->;", "nan", "inf"]
+
+
+def graph_body(rng: np.random.Generator, num: Numbers) -> dict[str, Any]:
+    """A loss body, one sample or (null) all of them, now and then one past the batch; labels for some nodes."""
+    body = loss_body(rng, num)
+    batch = len(body["inputs"])
+    u = rng.random()
+    if u < 0.3:
+        body["sample"] = None
+    elif u < 0.95:
+        body["sample"] = int(rng.integers(batch))
+    else:
+        body["sample"] = batch  # a 422
+    first = body["sample"] if isinstance(body["sample"], int) and body["sample"] < batch else 0
+    if rng.random() < 0.5:
+        names = [f"inputs[{first}][0]", "layers[0].weights[0][0]", f"layers[0].products[{first}][0][0]", f"targets[{first}][0]", "loss"]
+        body["labels"] = {name: pick(rng, LABELS) for name in names if rng.random() < 0.6}
+    return body
+
+
 def diagram_body(rng: np.random.Generator, num: Numbers) -> dict[str, Any]:
     kind = pick(rng, ["network", "inputs", "gradients", "gradients"])
     if kind == "network":
@@ -336,6 +362,9 @@ DOCUMENTED_NULLS = {
     (ElementOut, "expected"),
     (ElementOut, "rel_error"),
     (SearchOut, "message"),
+    (GraphNode, "value"),
+    (GraphNode, "grad"),
+    (GraphEdge, "local_derivative"),
 }
 
 
@@ -502,6 +531,47 @@ def check_check(client: TestClient, body: dict[str, Any], data: dict[str, Any]) 
                 assert expected == _claimed_at(truth[q["kind"]], q["worst"]["index"]), q
 
 
+def graph_json(client: TestClient, body: dict[str, Any]) -> dict[str, Any]:
+    r = client.post("/v1/graph", content=json.dumps(body, allow_nan=False), headers=JSON)
+    assert r.status_code == 200, ("another answer of /v1/graph computes, its JSON does not", r.text[:300])
+    return strict_json(r.text)
+
+
+def check_graph(client: TestClient, body: dict[str, Any], data: dict[str, Any]) -> None:
+    """Valid against GraphResponse (nulls only where a value is not finite or a constant's grad); a DAG in
+    topological order ending at the loss, /v1/loss's value; each parameter leaf's value is the body's."""
+    check_model(GraphResponse, data)
+    nodes, edges = data["nodes"], data["edges"]
+    batch = len(body["inputs"])
+    assert data["samples"] == (list(range(batch)) if body.get("sample", 0) is None else [body.get("sample", 0)])
+    assert nodes[-1]["name"] == "loss" and nodes[-1]["grad"] == 1.0 and nodes[-1]["value"] == data["value"]
+    assert len({n["name"] for n in nodes}) == len(nodes), "a node named twice"
+    assert all(0 <= e["from"] < e["to"] < len(nodes) for e in edges)
+    for node in nodes:
+        if node["op"] in ("target", "const"):
+            assert node["grad"] is None, node
+    by_name = {n["name"]: n for n in nodes}
+    for k, layer in enumerate(body["network"]["layers"]):
+        for j, row in enumerate(layer["weights"]):
+            for i, w in enumerate(row):
+                assert by_name[f"layers[{k}].weights[{j}][{i}]"]["value"] == float(w)
+    for name, label in body.get("labels", {}).items():
+        assert by_name[name]["label"] == label
+    sent = {k: body[k] for k in LOSS_FIELDS if k in body}
+    r = client.post("/v1/loss", content=json.dumps(sent, allow_nan=False), headers=JSON)
+    assert r.status_code == 200 and strict_json(r.text)["loss"] == data["value"], "the graph's loss is not /v1/loss's"
+
+
+def check_graph_dot(client: TestClient, body: dict[str, Any], text: str) -> None:
+    """The DOT text: one statement per node (named as in the JSON graph) and per edge."""
+    assert text.startswith("digraph computation {\n") and text.endswith("}\n"), text[:80]
+    graph = graph_json(client, body)
+    lines = text.splitlines()
+    for node in graph["nodes"]:
+        assert any(line.startswith(f'  "{node["name"]}" [label=<') for line in lines), node["name"]
+    assert sum(" -> " in line for line in lines) == len(graph["edges"])
+
+
 def check_trace(body: dict[str, Any], trace: list[dict[str, Any]], summary: dict[str, Any]) -> None:
     recorded = set(body.get("record", []))
     for entry in trace:
@@ -582,7 +652,16 @@ GEOMETRY = {
 }
 
 
-def check_svg(client: TestClient, body: dict[str, Any], text: str) -> None:
+def check_graph_svg(client: TestClient, body: dict[str, Any], text: str) -> None:
+    """check_svg's rules, but for labels: a node's value or grad may be inf or nan (drawn as such, null in
+    JSON); and every node of the JSON graph is in the picture, named in its title."""
+    check_svg(client, body, text, labels_may_be_non_finite=True)
+    root = ET.fromstring(text)
+    titles = sorted(g.find(f"{SVG_NS}title").text for g in root.iter(f"{SVG_NS}g") if g.get("class") == "node")
+    assert titles == sorted(n["name"] for n in graph_json(client, body)["nodes"])
+
+
+def check_svg(client: TestClient, body: dict[str, Any], text: str, labels_may_be_non_finite: bool = False) -> None:
     root = ET.fromstring(text)
     assert root.tag == f"{SVG_NS}svg", root.tag
     for element in root.iter():
@@ -595,7 +674,7 @@ def check_svg(client: TestClient, body: dict[str, Any], text: str) -> None:
                 assert math.isfinite(number) and abs(number) <= SVG_COORDINATE_BOUND, (element.tag, name, value)
         # Labels print numbers with Python's format, which writes inf and nan as such.
         label = element.text or ""
-        assert not NON_FINITE_WORD.search(label), (element.tag, label)
+        assert labels_may_be_non_finite or not NON_FINITE_WORD.search(label), (element.tag, label)
 
 
 # -- the endpoints ---------------------------------------------------------------------------
@@ -606,7 +685,7 @@ class Endpoint:
     name: str
     path: str
     make: Callable[[np.random.Generator, Numbers], dict[str, Any]]
-    kind: str  # json, ndjson, svg
+    kind: str  # json, ndjson, svg, dot
     check: Callable[[TestClient, dict[str, Any], Any], None]
 
 
@@ -621,6 +700,9 @@ ENDPOINTS = [
     Endpoint("train-plot", "/v1/train/plot", train_body, "svg", check_svg),
     Endpoint("diagram", "/v1/diagram", diagram_body, "svg", check_svg),
     Endpoint("check", "/v1/check", check_body, "json", check_check),
+    Endpoint("graph", "/v1/graph", graph_body, "json", check_graph),
+    Endpoint("graph-dot", "/v1/graph", graph_body, "dot", check_graph_dot),
+    Endpoint("graph-svg", "/v1/graph", graph_body, "svg", check_graph_svg),
 ]
 BY_NAME = {e.name: e for e in ENDPOINTS}
 
@@ -640,7 +722,8 @@ def app_client() -> Iterator[TestClient]:
 
 def post(client: TestClient, endpoint: Endpoint, body: dict[str, Any]) -> Any:
     # allow_nan=False: the request itself is strict JSON, every number in it finite.
-    headers = {**JSON, "accept": "application/x-ndjson"} if endpoint.kind == "ndjson" else JSON
+    accept = {"ndjson": "application/x-ndjson", "dot": "text/vnd.graphviz", "svg": "image/svg+xml"}.get(endpoint.kind)
+    headers = {**JSON, "accept": accept} if accept else JSON
     return client.post(endpoint.path, content=json.dumps(body, allow_nan=False), headers=headers)
 
 
@@ -663,6 +746,9 @@ def check_answer(client: TestClient, endpoint: Endpoint, body: dict[str, Any], r
         assert content_type.startswith("application/x-ndjson"), content_type
         assert r.text.endswith("\n"), "the stream ends mid-line"
         endpoint.check(client, body, [strict_json(line) for line in r.text.splitlines()])
+    elif endpoint.kind == "dot":
+        assert content_type.startswith("text/vnd.graphviz"), content_type
+        endpoint.check(client, body, r.text)
     else:
         assert content_type.startswith("image/svg+xml"), content_type
         endpoint.check(client, body, r.text)
@@ -676,7 +762,12 @@ def describe_failure(endpoint: Endpoint, case: int | str, body: dict[str, Any], 
     )
 
 
-@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=[e.name for e in ENDPOINTS])
+NEEDS_DOT = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is not installed (apt-get install graphviz)")
+
+
+@pytest.mark.parametrize(
+    "endpoint", [pytest.param(e, id=e.name, marks=[NEEDS_DOT] if e.kind == "svg" and e.path == "/v1/graph" else []) for e in ENDPOINTS]
+)
 def test_every_answer_is_valid(app_client: TestClient, endpoint: Endpoint) -> None:
     statuses: Counter[int] = Counter()
     failures: list[str] = []
@@ -817,7 +908,7 @@ def test_the_checks_catch_what_they_should(app_client: TestClient) -> None:
     def broken(endpoint: str, body: dict[str, Any], answer: Any, status: int = 200) -> bool:
         e = BY_NAME[endpoint]
         text = answer if isinstance(answer, str) else json.dumps(answer)
-        ctype = {"json": "application/json", "ndjson": "application/x-ndjson", "svg": "image/svg+xml"}[e.kind]
+        ctype = {"json": "application/json", "ndjson": "application/x-ndjson", "svg": "image/svg+xml", "dot": "text/vnd.graphviz"}[e.kind]
         try:
             check_answer(app_client, e, body, FakeAnswer(status, text, ctype if status == 200 else "application/json"))
         except BROKEN:
@@ -849,3 +940,16 @@ def test_the_checks_catch_what_they_should(app_client: TestClient) -> None:
     assert broken("diagram", {}, svg.format("1e300", "1"))
     assert broken("diagram", {}, svg.format("1", "-nan"))
     assert broken("diagram", {}, "<svg xmlns='http://www.w3.org/2000/svg'><line></svg>")
+    graph = {**tanh, "sample": 0}
+    good_graph = strict_json(post(app_client, BY_NAME["graph"], graph).text)
+    assert not broken("graph", graph, good_graph)
+    assert broken("graph", graph, {**good_graph, "value": None})  # the loss is never null
+    node = good_graph["nodes"][0]
+    assert not broken("graph", graph, {**good_graph, "nodes": [{**node, "grad": None}, *good_graph["nodes"][1:]]})
+    assert broken("graph", graph, {**good_graph, "nodes": [{**node, "label": None}, *good_graph["nodes"][1:]]})
+    assert broken("graph", graph, {**good_graph, "edges": [{**good_graph["edges"][0], "from": 99}, *good_graph["edges"][1:]]})
+    good_dot = post(app_client, BY_NAME["graph-dot"], graph).text
+    assert not broken("graph-dot", graph, good_dot)
+    assert broken("graph-dot", graph, good_dot.replace(" -> ", " ", 1))
+    graph_svg = "<svg xmlns='http://www.w3.org/2000/svg'><g class='node'><title>x</title><text>grad nan</text></g></svg>"
+    assert broken("graph-svg", graph, graph_svg)  # a picture without the graph's nodes

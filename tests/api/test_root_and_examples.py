@@ -72,7 +72,11 @@ def request_examples(spec: dict[str, Any], endpoint: str) -> dict[str, Any]:
 def test_each_body_posts_as_is_and_is_the_swagger_example(served, spec, name, endpoint):
     r = served.get(f"/v1/examples/{name}", params={"for": endpoint})
     assert r.status_code == 200 and r.headers["content-type"] == "application/json"
-    assert r.json() == request_examples(spec, endpoint)[name]["value"] == example_body(name, endpoint)
+    assert r.json() == example_body(name, endpoint)
+    if EXAMPLES[name].in_spec:
+        assert r.json() == request_examples(spec, endpoint)[name]["value"]
+    else:  # a dataset's hundreds of numbers are served here, not carried by the spec
+        assert name not in request_examples(spec, endpoint)
     posted = served.post(ENDPOINTS[endpoint].path, content=r.content, headers={"Content-Type": "application/json"})
     assert posted.status_code == 200, posted.text
     assert posted.headers["content-type"].startswith("image/svg+xml" if ENDPOINTS[endpoint].svg else "application/json")
@@ -145,7 +149,7 @@ def test_every_operation_is_prefilled_with_the_seed_titled_for_it(spec):
     titles = {}
     for endpoint in ENDPOINTS:
         examples = request_examples(spec, endpoint)
-        assert list(examples)[0] == "seed" and list(examples) == [n for n, e in EXAMPLES.items() if endpoint in e.endpoints]
+        assert list(examples)[0] == "seed" and list(examples) == [n for n, e in EXAMPLES.items() if endpoint in e.endpoints and e.in_spec]
         titles[endpoint] = examples["seed"]["summary"]
         for name, example in examples.items():
             assert example["summary"] == EXAMPLES[name].titles[endpoint]
@@ -164,16 +168,23 @@ CASES = response_cases()
 @pytest.mark.parametrize("case", CASES, ids=[f"{c.method} {c.operation} {c.status} {c.key}" for c in CASES])
 def test_every_response_example_is_what_the_service_answers(served, spec, case):
     """Recomputed through the whole app (middleware, dispatch and all), as a client gets it."""
-    content = spec["paths"][case.operation][case.method.lower()]["responses"][str(case.status)]["content"]["application/json"]
+    # An answer in another media type than JSON (asked for by Accept) is its example there, as text.
+    text = case.status == 200 and case.accept is not None and case.accept != "application/json"
+    media = case.accept if text else "application/json"
+    content = spec["paths"][case.operation][case.method.lower()]["responses"][str(case.status)]["content"][media]
     example = content["examples"][case.key]
     assert example["summary"] == case.summary
+    headers = {} if case.accept is None else {"Accept": case.accept}
     if case.body is None:
-        r = served.request(case.method, case.url)
+        r = served.request(case.method, case.url, headers=headers)
     elif isinstance(case.body, bytes):
-        r = served.request(case.method, case.url, content=case.body, headers={"Content-Type": case.content_type})
+        r = served.request(case.method, case.url, content=case.body, headers={"Content-Type": case.content_type, **headers})
     else:
-        r = served.request(case.method, case.url, json=case.body)
+        r = served.request(case.method, case.url, json=case.body, headers=headers)
     assert r.status_code == case.status
+    if text:
+        assert r.headers["content-type"].startswith(media) and r.text == example["value"]
+        return
     assert r.json() == example["value"]
     ref = content["schema"].get("$ref")
     if ref:

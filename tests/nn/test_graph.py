@@ -2,12 +2,14 @@
 pass's, every parameter's grad is backprop's gradient, grads agree with central differences, and
 the seed's graph reads like the blog post."""
 
+import re
+
 import numpy as np
 import pytest
 
 from app.nn.activations import ACTIVATIONS
 from app.nn.errors import GraphTooLarge
-from app.nn.graph import CONSTANT_OPS, LEAF_OPS, build_graph, default_label, graph_size
+from app.nn.graph import CONSTANT_OPS, LEAF_OPS, build_graph, default_label, graph_size, has_node
 from app.nn.layout import Layout
 from app.nn.losses import LOSSES, class_index_targets, get_loss
 from app.nn.network import Layer, evaluate
@@ -357,3 +359,23 @@ def test_softmax_is_one_node_per_output_with_its_jacobian_on_the_edges(rng):
     term = g.inputs_of("loss.terms[0]")
     assert [d for _, d in term[:3]] == pytest.approx([-y[0, j] / p[j] for j in range(3)], rel=1e-15)
     assert [d for _, d in term[3:]] == [None, None, None]  # from the targets
+
+
+@pytest.mark.parametrize("sample", [None, 0, 2])
+@pytest.mark.parametrize("loss, last", [("mse", "tanh"), ("cross_entropy", "softmax"), ("binary_cross_entropy", "sigmoid")])
+def test_has_node_knows_every_name_from_the_shapes_alone(loss, last, sample, rng):
+    """Each name the graph has, and every name one number away from one (another index, sample or layer,
+    or a number written 01), is recognised exactly when the graph has it."""
+    layers, x, y = problem(rng, loss, last, batch=3, sizes=(3, 4, 2))
+    g = build_graph(layers, x, y, loss, "mean", sample=sample)
+    shapes = [layer.shape for layer in layers]
+    names = {node.name for node in g.nodes}
+    near = {
+        name[: m.start()] + digits + name[m.end() :]
+        for name in names
+        for m in re.finditer(r"\d+", name)
+        for digits in ("0", "1", "2", "3", "4", "01")
+    }
+    others = {"loss[0]", "layers[0].inputs[0][0]", "weights[0][0]", "layers[2].biases[0]", "loss.other_samples", "loss.terms", "x", ""}
+    for name in names | near | others:
+        assert has_node(name, shapes, 3, loss, sample) == (name in names), name

@@ -1,13 +1,16 @@
 """DOT to SVG by Graphviz's dot (app/render/graphviz.py): the seed's picture names every node,
 and a missing, failing, slow or verbose dot is a clear error."""
 
+import os
 import shutil
 import stat
+import time
 import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
 
+from app.nn.errors import Stopped
 from app.nn.graph import build_graph
 from app.nn.network import Layer
 from app.render import graphviz
@@ -96,3 +99,15 @@ def test_a_dot_that_reads_nothing_is_a_failure_not_a_hang(tmp_path):
     big = "digraph {\n" + "".join(f"  n{i} -> n{i + 1};\n" for i in range(200_000)) + "}\n"
     with pytest.raises(GraphvizFailed, match="status 3"):
         render_svg(big, binary=fake_dot(tmp_path, "exit 3"), timeout=10)
+
+
+def test_a_dot_whose_caller_stops_is_killed_at_once(tmp_path):
+    pid_file = tmp_path / "pid"
+    started = time.monotonic()
+    stop_at = started + 0.2
+    binary = fake_dot(tmp_path, f"echo $$ > {pid_file}; exec sleep 30")
+    with pytest.raises(Stopped):
+        render_svg("digraph { a }", binary=binary, timeout=20, should_stop=lambda: time.monotonic() > stop_at)
+    assert time.monotonic() - started < 2
+    with pytest.raises(ProcessLookupError):
+        os.kill(int(pid_file.read_text()), 0)  # killed and reaped

@@ -20,13 +20,14 @@ from app.config import Settings
 from app.main import create_app
 from app.schemas import responses
 from app.schemas.network import LayerSpec, NetworkSpec
-from app.schemas.requests import CheckRequest, ExplainRequest, ForwardRequest, GradcheckRequest, LossRequest, TrainRequest
+from app.schemas.requests import CheckRequest, ExplainRequest, ForwardRequest, GradcheckRequest, GraphRequest, LossRequest, TrainRequest
 from app.service import payloads
 from app.service.check import run_check
 from app.service.explain import run_explain
 from app.service.forward import run_forward
 from app.service.gradcheck import run_gradcheck
 from app.service.gradients import run_gradients
+from app.service.graph import run_graph
 from app.service.loss import run_loss
 from app.service.train import run_train, stream_train
 from tests.support import random_bodies
@@ -56,6 +57,9 @@ MIRRORS: list[tuple[type, type[BaseModel]]] = [
     (payloads.DiagnosisPayload, responses.DiagnosisOut),
     (payloads.SearchPayload, responses.SearchOut),
     (payloads.CheckPayload, responses.CheckResponse),
+    (payloads.GraphNodePayload, responses.GraphNode),
+    (payloads.GraphEdgePayload, responses.GraphEdge),
+    (payloads.GraphPayload, responses.GraphResponse),
 ]
 
 # Each JSON use case: its body generator, request model, response model.
@@ -67,13 +71,15 @@ USE_CASES: dict[str, tuple[Callable[..., Any], Callable[[np.random.Generator], d
     "explain": (run_explain, random_bodies.explain_body, ExplainRequest, responses.ExplainResponse),
     "train": (run_train, random_bodies.train_body, TrainRequest, responses.TrainResponse),
     "check": (run_check, random_bodies.check_body, CheckRequest, responses.CheckResponse),
+    "graph": (run_graph, random_bodies.graph_body, GraphRequest, responses.GraphResponse),
 }
 CASES = 40
 
 
 @pytest.mark.parametrize(("payload", "model"), MIRRORS, ids=lambda t: t.__name__)
 def test_each_payload_type_has_its_models_keys_and_its_required_ones(payload: Any, model: type[BaseModel]) -> None:
-    fields = model.model_fields
+    # A field's wire name is its alias when it has one (a graph edge's "from", a Python keyword).
+    fields = {field.alias or name: field for name, field in model.model_fields.items()}
     assert list(typing.get_type_hints(payload)) == list(fields), "the same keys, in the same order"
     # A payload may always send what its model lets a client leave out (a layer's biases), never the reverse.
     assert {name for name, field in fields.items() if field.is_required()} <= payload.__required_keys__

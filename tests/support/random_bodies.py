@@ -88,6 +88,18 @@ def explain_body(rng: np.random.Generator) -> dict[str, Any]:
     return body
 
 
+def graph_body(rng: np.random.Generator) -> dict[str, Any]:
+    """A loss body plus a sample (or null: all of them) and labels for a few of its nodes."""
+    body = loss_body(rng)
+    batch = len(body["inputs"])
+    sample = None if rng.random() < 0.3 else int(rng.integers(batch))
+    body["sample"] = sample
+    first = 0 if sample is None else sample
+    if rng.random() < 0.5:
+        body["labels"] = {f"inputs[{first}][0]": "x1", "layers[0].weights[0][0]": "w", "loss": "L"}
+    return body
+
+
 def _claimed_array(rng: np.random.Generator, shape: tuple[int, ...]) -> Any:
     """Random numbers of ``shape``, some (sometimes all) of them null: a learner's partial work."""
     values = rng.normal(0, 1, shape)

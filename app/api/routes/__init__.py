@@ -16,6 +16,7 @@ from app.api.routes import (
     forward,
     gradcheck,
     gradients,
+    graph,
     health,
     loss,
     metrics,
@@ -24,5 +25,5 @@ from app.api.routes import (
     train,
 )
 
-COMPUTE: tuple[APIRouter, ...] = tuple(m.router for m in (forward, loss, gradients, gradcheck, explain, train, diagram, check))
+COMPUTE: tuple[APIRouter, ...] = tuple(m.router for m in (forward, loss, gradients, gradcheck, explain, train, diagram, check, graph))
 OTHERS: tuple[APIRouter, ...] = tuple(m.router for m in (examples, health, metrics, playground, docs, root))

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Re-vendor Swagger UI and ReDoc from the npm registry at the pinned versions below, keeping
-# only the files /docs and /redoc serve (app/api/routes/docs.py), and print their sha256 for
-# README.md. To upgrade: change a version here, in app/api/routes/docs.py (SWAGGER_UI, REDOC),
+# Re-vendor Swagger UI, ReDoc and KaTeX from the npm registry at the pinned versions below,
+# keeping only the files /docs, /redoc (app/api/routes/docs.py) and /playground
+# (app/api/routes/playground.py) serve, and print their sha256 for README.md. To upgrade: change
+# a version here, in app/api/routes/docs.py (SWAGGER_UI, REDOC) or playground.py (KATEX),
 # run this script, update README.md's table, delete the old folder, and run
 # `.venv/bin/pytest tests/api/test_docs_offline.py` (it fails on any new external URL).
 set -euo pipefail
@@ -9,6 +10,7 @@ cd "$(dirname "$0")"
 
 SWAGGER_UI_VERSION=5.35.0
 REDOC_VERSION=2.5.4
+KATEX_VERSION=0.19.1
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -27,5 +29,9 @@ vendor swagger-ui-dist "$SWAGGER_UI_VERSION" "swagger-ui-dist-$SWAGGER_UI_VERSIO
   LICENSE NOTICE swagger-ui-bundle.js swagger-ui-bundle.js.LICENSE.txt swagger-ui.css favicon-32x32.png
 vendor redoc "$REDOC_VERSION" "redoc-$REDOC_VERSION" \
   LICENSE bundles/redoc.standalone.js bundles/redoc.standalone.js.LICENSE.txt
+vendor katex "$KATEX_VERSION" "katex-$KATEX_VERSION" \
+  LICENSE dist/katex.min.js dist/katex.min.css
+cp -r "$tmp/katex/package/dist/fonts" "katex-$KATEX_VERSION/fonts"
 
-sha256sum "swagger-ui-dist-$SWAGGER_UI_VERSION"/* "redoc-$REDOC_VERSION"/*
+sha256sum "swagger-ui-dist-$SWAGGER_UI_VERSION"/* "redoc-$REDOC_VERSION"/* "katex-$KATEX_VERSION"/LICENSE \
+  "katex-$KATEX_VERSION"/*.* "katex-$KATEX_VERSION"/fonts/*
