@@ -36,6 +36,11 @@ CHECK_FIELDS = LOSS_FIELDS + ("claimed",)
 CHECK_TRAINING_FIELDS = LOSS_FIELDS + ("optimizer", "iterations", "trainable", "claimed")
 # The blog's w11: layer 1, weights[0][0].
 SEED_PARAMETER = {"layer": 1, "kind": "weights", "index": [0, 0]}
+# The post trains its output weight w11 (layer 1, weights[0][0]) alone.
+W11_ONLY = [
+    {"weights": [[False, False], [False, False]], "biases": [False, False]},
+    {"weights": [[True, False]], "biases": [False]},
+]
 # The blog post's names for the nodes of its network's computation graph (/v1/graph's labels), so that
 # the picture reads like the post: inputs x1, x2; hidden pre-activations f1, f2 and activations z1, z2;
 # the output's pre-activation f and activation z_hat; the target z; the loss CE.
@@ -130,10 +135,7 @@ SEED = NamedExample(
         "optimizer": {"name": "sgd", "learning_rate": 0.5},
         "iterations": 3,
         "record": ["output", "gradients", "network"],
-        "trainable": [
-            {"weights": [[False, False], [False, False]], "biases": [False, False]},
-            {"weights": [[True, False]], "biases": [False]},
-        ],
+        "trainable": W11_ONLY,
     },
     titles={
         "forward": "The blog post's 2-2-1 network: its forward pass on the input (0.7, 0.3)",
@@ -228,7 +230,7 @@ XOR = NamedExample(
 # and a known mistake reproduces the updates (docs/contract.md, "The seed example").
 BLOG = NamedExample(
     name="blog",
-    description="The blog post's network as its text gives it (w12 0.435, w22 0.330, no biases), and the numbers the post printed.",
+    description="The blog post's network as its text gives it (w21 0.435 where its code used w2, w22 0.330, no biases), and the numbers the post printed.",
     body={
         "network": {
             "layers": [
@@ -243,13 +245,10 @@ BLOG = NamedExample(
         "optimizer": {"name": "sgd", "learning_rate": 0.5},
         "iterations": 3,
         "record": ["output", "network"],
-        "trainable": [
-            {"weights": [[False, False], [False, False]], "biases": [False, False]},
-            {"weights": [[True, False]], "biases": [False]},
-        ],
+        "trainable": W11_ONLY,
     },
     titles={
-        "forward": "The blog post's network as its text gives it (w12 0.435, w22 0.330, no biases): its forward pass",
+        "forward": "The blog post's network as its text gives it (w21 0.435, where its code used w2; w22 0.330; no biases): its forward pass",
         "loss": "The blog post's network as its text gives it: its binary cross-entropy against the target 1",
         "gradients": "The blog post's network as its text gives it: its gradients",
         "gradcheck": "The blog post's network as its text gives it: its gradients checked against central differences",

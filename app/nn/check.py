@@ -184,6 +184,22 @@ class CheckResult:
         return self.variants_tried == self.variants_total
 
 
+def run_problem(problem: Problem, steps: Steps, given: Mapping[Key, Claimed] | None = None, iterations: int | None = None) -> dict[Key, Array]:
+    """app.nn.steps.run on ``problem`` (its ``iterations`` unless given), with the learner's ``given`` values."""
+    return run(
+        problem.layers,
+        problem.inputs,
+        problem.targets,
+        problem.loss,
+        problem.reduction,
+        steps,
+        given or {},
+        problem.iterations if iterations is None else iterations,
+        problem.optimizer,
+        problem.trainable,
+    )
+
+
 def check(
     problem: Problem,
     claims: Sequence[StepClaims],
@@ -201,18 +217,7 @@ def check(
     def program(steps: Steps, claimed: Mapping[Key, Claimed]) -> dict[Key, Array]:
         if should_stop is not None and should_stop():
             raise Stopped
-        return run(
-            problem.layers,
-            problem.inputs,
-            problem.targets,
-            problem.loss,
-            problem.reduction,
-            steps,
-            claimed,
-            iterations,
-            problem.optimizer,
-            problem.trainable,
-        )
+        return run_problem(problem, steps, claimed, iterations)
 
     truth = program(Steps(), {})
     truth.update(_engine_values(problem, iterations, truth))

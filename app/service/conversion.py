@@ -9,7 +9,7 @@ from numpy.typing import NDArray
 
 from app.nn.check import Problem
 from app.nn.layout import Layout
-from app.nn.losses import LOSSES, Loss, class_index_targets
+from app.nn.losses import LOSSES, Loss, Reduction, class_index_targets
 from app.nn.network import Layer
 from app.nn.optimizers import Optimizer
 from app.schemas.network import LayerSpec, NetworkSpec
@@ -39,6 +39,12 @@ def to_targets(req: LossRequest | DiagramRequest) -> Array:
     if req.index_targets:
         return class_index_targets(req.targets, req.network.n_out)  # type: ignore[arg-type]
     return matrix(req.targets)  # type: ignore[arg-type]
+
+
+def loss_arguments(req: LossRequest) -> tuple[tuple[Layer, ...], Array, Array, Loss, Reduction]:
+    """What the engine's loss functions take first, from a loss request: the layers, the inputs
+    ``[batch][in]``, the targets ``[batch][out_last]``, the bound loss and the reduction."""
+    return to_layers(req.network), matrix(req.inputs), to_targets(req), to_loss(req), req.reduction
 
 
 def to_loss(req: LossRequest | DiagramRequest) -> Loss:

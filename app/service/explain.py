@@ -5,7 +5,7 @@ from __future__ import annotations
 from app.config import Settings
 from app.nn.explain import explain, explanation_size, explanation_steps
 from app.schemas.requests import ExplainRequest
-from app.service.conversion import matrix, to_layers, to_loss, to_targets
+from app.service.conversion import loss_arguments
 from app.service.limits import check, check_limits, check_output
 from app.service.payloads import ExplainPayload
 
@@ -28,7 +28,7 @@ def run_explain(req: ExplainRequest, settings: Settings) -> ExplainPayload:
         ("parameter",),
         "the numbers of every step and every line of the derivation",
     )
-    e = explain(to_layers(req.network), matrix(req.inputs), to_targets(req), to_loss(req), req.reduction, p.layer, p.kind, p.index)
+    e = explain(*loss_arguments(req), p.layer, p.kind, p.index)
     return {
         "gradient": e.gradient,
         "parameter": {"layer": p.layer, "kind": p.kind, "index": list(p.index)},

@@ -5,7 +5,7 @@ from __future__ import annotations
 from app.config import Settings
 from app.nn.gradcheck import gradcheck
 from app.schemas.requests import GradcheckRequest
-from app.service.conversion import matrix, to_layers, to_loss, to_targets
+from app.service.conversion import loss_arguments
 from app.service.limits import check_limits, check_output, gradcheck_passes
 from app.service.payloads import GradcheckPayload, gradients_payload
 from app.service.stop import should_stop
@@ -16,11 +16,7 @@ def run_gradcheck(req: GradcheckRequest, settings: Settings) -> GradcheckPayload
     check_limits(req, settings, iterations=gradcheck_passes(req))
     check_output(2 * req.size.parameters + 8, settings, ("network",), "two gradients per parameter")
     result = gradcheck(
-        to_layers(req.network),
-        matrix(req.inputs),
-        to_targets(req),
-        to_loss(req),
-        req.reduction,
+        *loss_arguments(req),
         epsilon=req.epsilon,
         atol=req.atol,
         rtol=req.rtol,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from app.config import Settings
 from app.nn.network import evaluate
 from app.schemas.requests import LossRequest
-from app.service.conversion import matrix, to_layers, to_loss, to_targets
+from app.service.conversion import loss_arguments
 from app.service.limits import check_limits, check_output
 from app.service.payloads import GradientsPayload, contiguous, gradients_payload
 
@@ -15,6 +15,6 @@ def run_gradients(req: LossRequest, settings: Settings) -> GradientsPayload:
     check_limits(req, settings)
     s = req.size
     check_output(s.batch * req.network.n_out + 1 + s.parameters, settings, ("inputs",), "the output and a gradient per parameter")
-    ev = evaluate(to_layers(req.network), matrix(req.inputs), to_targets(req), to_loss(req), req.reduction)
+    ev = evaluate(*loss_arguments(req))
     assert ev.gradient is not None
     return {"loss": ev.loss, "output": contiguous(ev.forward.output), "gradients": gradients_payload(ev.layout, ev.gradient)}

@@ -10,7 +10,7 @@ from app.nn.graph import Graph, build_graph
 from app.render.graph_dot import graph_dot, number
 from app.render.graphviz import GraphvizMissing, GraphvizTimeout, dot_binary, render_svg
 from app.schemas.requests import GraphRequest
-from app.service.conversion import loss_words, matrix, to_layers, to_loss, to_targets
+from app.service.conversion import loss_arguments, loss_words
 from app.service.limits import OverLimit, check, check_limits, check_output, graph_size_of
 from app.service.payloads import GraphPayload
 from app.service.stop import should_stop
@@ -33,11 +33,7 @@ def check_graph(req: GraphRequest, settings: Settings, svg: bool = False) -> Non
 def graph_of(req: GraphRequest, settings: Settings) -> Graph:
     """The graph ``req`` asks for (its limits checked first)."""
     return build_graph(
-        to_layers(req.network),
-        matrix(req.inputs),
-        to_targets(req),
-        to_loss(req),
-        req.reduction,
+        *loss_arguments(req),
         sample=req.sample,
         naming=req.labels,
         max_nodes=settings.max_graph_nodes,
