@@ -184,7 +184,9 @@ class CheckResult:
         return self.variants_tried == self.variants_total
 
 
-def run_problem(problem: Problem, steps: Steps, given: Mapping[Key, Claimed] | None = None, iterations: int | None = None) -> dict[Key, Array]:
+def run_problem(
+    problem: Problem, steps: Steps, given: Mapping[Key, Claimed] | None = None, iterations: int | None = None
+) -> dict[Key, Array]:
     """app.nn.steps.run on ``problem`` (its ``iterations`` unless given), with the learner's ``given`` values."""
     return run(
         problem.layers,
