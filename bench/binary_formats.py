@@ -18,15 +18,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from timing import best  # noqa: E402
+
 from app.schemas.safetensors import decode, encode  # noqa: E402
 
 
@@ -77,15 +77,6 @@ def json_encode(tensors: dict[str, np.ndarray]) -> bytes:
 
 def json_decode(body: bytes) -> dict[str, np.ndarray]:
     return {name: np.asarray(value, dtype=np.float64) for name, value in orjson.loads(body).items()}
-
-
-def best(fn: Callable[[], Any], repeats: int = 5) -> float:
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def main() -> None:

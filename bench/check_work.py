@@ -18,28 +18,21 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"
 
 import sys  # noqa: E402
-import time  # noqa: E402
 from functools import partial  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from timing import best  # noqa: E402
+
 from app.nn.check import program_work  # noqa: E402
 from app.nn.losses import LOSSES  # noqa: E402
 from app.nn.network import Layer, evaluate  # noqa: E402
 from app.nn.steps import Steps, run  # noqa: E402
 
 CASES = [(1, [2, 2, 1]), (100, [2, 2, 1]), (100_000, [3, 4, 1]), (10_000, [8, 8, 2]), (1_000, [20, 30, 10]), (256, [256, 512, 512, 10])]
-
-
-def best(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def main() -> None:
