@@ -259,48 +259,41 @@ def test_every_body_gets_the_answer_pydantic_gives(monkeypatch, seed):
         raw = json.dumps(payload, allow_nan=True).encode()
         if rnd.random() < 0.3:
             raw = raw.replace(b", ", b",\n  ")
-        monkeypatch.setattr(large_body, "MIN_BLOCK_BYTES", rnd.choice([1, 8, 32]))
-        monkeypatch.setattr(large_body, "READ_CHUNK_BYTES", rnd.choice([8, 64, 1 << 20]))
-        expected, found = small_path(raw, model), large_path(raw, model)
-        if isinstance(expected, list):
-            assert found == expected, raw
-        else:
-            assert not isinstance(found, list), (raw, found)
-            assert plain(found.model_dump()) == expected.model_dump()
+        assert_pydantics_answer(monkeypatch, rnd, raw, model)
 
 
 @pytest.mark.parametrize("seed", range(2))
 def test_every_check_body_gets_the_answer_pydantic_gives(monkeypatch, seed):
     """The same for /v1/check's bodies, whose claimed arrays hold nulls among their numbers."""
-    rnd = random.Random(seed)
     bases = [example_body(name, "check") for name in ("seed", "xor", "blog")]
-    for _ in range(150):
-        raw = json.dumps(mutated(rnd, rnd.choice(bases)), allow_nan=True).encode()
-        monkeypatch.setattr(large_body, "MIN_BLOCK_BYTES", rnd.choice([1, 8, 32]))
-        monkeypatch.setattr(large_body, "READ_CHUNK_BYTES", rnd.choice([8, 64, 1 << 20]))
-        expected, found = small_path(raw, R.CheckRequest), large_path(raw, R.CheckRequest)
-        if isinstance(expected, list):
-            assert found == expected, raw
-        else:
-            assert not isinstance(found, list), (raw, found)
-            assert plain(found.model_dump()) == expected.model_dump()
+    assert_mutations_get_pydantics_answer(monkeypatch, random.Random(seed), bases, R.CheckRequest)
 
 
 @pytest.mark.parametrize("seed", range(2))
 def test_every_graph_body_gets_the_answer_pydantic_gives(monkeypatch, seed):
     """The same for /v1/graph's bodies: a sample that may be null, and labels keyed by node names."""
-    rnd = random.Random(seed)
     bases = [example_body(name, "graph") for name in ("seed", "xor", "blog")]
+    assert_mutations_get_pydantics_answer(monkeypatch, random.Random(seed), bases, R.GraphRequest)
+
+
+def assert_mutations_get_pydantics_answer(monkeypatch: pytest.MonkeyPatch, rnd: random.Random, bases: list[dict], model: type) -> None:
+    """150 of ``bases`` with junk in random places (``mutated``), each read as ``model`` both ways."""
     for _ in range(150):
         raw = json.dumps(mutated(rnd, rnd.choice(bases)), allow_nan=True).encode()
-        monkeypatch.setattr(large_body, "MIN_BLOCK_BYTES", rnd.choice([1, 8, 32]))
-        monkeypatch.setattr(large_body, "READ_CHUNK_BYTES", rnd.choice([8, 64, 1 << 20]))
-        expected, found = small_path(raw, R.GraphRequest), large_path(raw, R.GraphRequest)
-        if isinstance(expected, list):
-            assert found == expected, raw
-        else:
-            assert not isinstance(found, list), (raw, found)
-            assert plain(found.model_dump()) == expected.model_dump()
+        assert_pydantics_answer(monkeypatch, rnd, raw, model)
+
+
+def assert_pydantics_answer(monkeypatch: pytest.MonkeyPatch, rnd: random.Random, raw: bytes, model: type) -> None:
+    """``raw`` read by app.api.large_body (in blocks and chunks of random sizes) gets what pydantic
+    gives it: the same error entries, or the same model."""
+    monkeypatch.setattr(large_body, "MIN_BLOCK_BYTES", rnd.choice([1, 8, 32]))
+    monkeypatch.setattr(large_body, "READ_CHUNK_BYTES", rnd.choice([8, 64, 1 << 20]))
+    expected, found = small_path(raw, model), large_path(raw, model)
+    if isinstance(expected, list):
+        assert found == expected, raw
+    else:
+        assert not isinstance(found, list), (raw, found)
+        assert plain(found.model_dump()) == expected.model_dump()
 
 
 def plain(value: object) -> object:

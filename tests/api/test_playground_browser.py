@@ -51,9 +51,12 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[object, s
 
 class Offline:
     """A page that may reach only loopback: anything else is aborted and recorded, as is every error
-    the page logs; ``expected`` errors (a 422 the test provokes) are allowed."""
+    the page logs; an error containing one of ``allowed`` (a 422 the test provokes) is allowed.
+    Opened at ``url + path`` (a link holds the whole state) and ready; closed on leaving the
+    ``with`` block, which fails if the page reached elsewhere or logged an error."""
 
-    def __init__(self, browser, url: str, path: str = "/playground") -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, browser, url: str, path: str = "/playground", allowed: tuple[str, ...] = ()) -> None:  # type: ignore[no-untyped-def]
+        self.allowed = allowed
         self.page = browser.new_page(viewport={"width": 1400, "height": 1000})
         self.elsewhere: list[str] = []
         self.errors: list[str] = []
@@ -88,10 +91,16 @@ class Offline:
     def shown_problem(self) -> dict:
         return json.loads(self.page.input_value("#body-json"))
 
-    def close(self, allowed: tuple[str, ...] = ()) -> None:
-        errors = [e for e in self.errors if not any(a in e for a in allowed)]
+    def close(self) -> None:
+        errors = [e for e in self.errors if not any(a in e for a in self.allowed)]
         self.page.close()
         assert self.elsewhere == [] and errors == []
+
+    def __enter__(self) -> Offline:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 def _screenshot(page, tmp_path: Path, name: str, full_page: bool = True) -> Path:  # type: ignore[no-untyped-def]
@@ -105,9 +114,8 @@ def _screenshot(page, tmp_path: Path, name: str, full_page: bool = True) -> Path
 
 def test_the_seed_steps_to_the_posts_w11(served, tmp_path):
     browser, url = served
-    tab = Offline(browser, url)
-    page = tab.page
-    try:
+    with Offline(browser, url) as tab:
+        page = tab.page
         assert page.input_value("#example") == "seed" and page.get_attribute("body", "data-loaded") == "seed"
         assert page.get_attribute("#post-link", "href") == "https://skkumin.github.io/deeplearning/dl5/"
         for step, w11 in enumerate(SEED_W11, start=1):
@@ -139,15 +147,12 @@ def test_the_seed_steps_to_the_posts_w11(served, tmp_path):
             and download.value.suggested_filename == "seed-iteration-3.json"
         )
         _screenshot(page, tmp_path, "playground-seed.png")
-    finally:
-        tab.close()
 
 
 def test_clicking_w11_shows_its_derivation_as_mathematics(served, tmp_path):
     browser, url = served
-    tab = Offline(browser, url)
-    page = tab.page
-    try:
+    with Offline(browser, url) as tab:
+        page = tab.page
         page.click("#diagram [data-select='1/weights/0/0']")
         page.wait_for_selector("#explain[data-selection='1/weights/0/0']", timeout=WAIT)
         explained = page.locator("#explain")
@@ -171,15 +176,12 @@ def test_clicking_w11_shows_its_derivation_as_mathematics(served, tmp_path):
         for shown in SEED_FACTORS:
             assert shown.lstrip("-") in maths, (shown, maths)
         assert page.locator("#explain .katex-error").count() == 0
-    finally:
-        tab.close()
 
 
 def test_a_dataset_trains_with_play_and_pause(served, tmp_path):
     browser, url = served
-    tab = Offline(browser, url)
-    page = tab.page
-    try:
+    with Offline(browser, url) as tab:
+        page = tab.page
         tab.load("circle")
         origin = httpx.get(f"{url}/v1/examples/circle").json()
         heatmap = page.locator("#heatmap")
@@ -235,22 +237,16 @@ def test_a_dataset_trains_with_play_and_pause(served, tmp_path):
         page.wait_for_selector(f"body[data-saved='{origin['iterations']}']", timeout=WAIT)
         link = page.url
         assert "#s=" in link
-        other = Offline(browser, "", link)
-        try:
+        with Offline(browser, "", link) as other:
             assert other.page.get_attribute("body", "data-loaded") == "link" and other.iteration() == origin["iterations"]
             assert other.shown_problem()["network"] == whole["network"]
             assert other.page.input_value("#learning-rate") == "0.1"
-        finally:
-            other.close()
-    finally:
-        tab.close()
 
 
 def test_a_bad_edit_marks_its_field_and_clears_stale_results(served, tmp_path):
     browser, url = served
-    tab = Offline(browser, url)
-    page = tab.page
-    try:
+    with Offline(browser, url, allowed=("status of 422",)) as tab:
+        page = tab.page
         assert page.locator("#forward table").count() > 0
         target = page.locator("#data [data-loc='targets.0.0']")
         target.fill("2")
@@ -278,24 +274,17 @@ def test_a_bad_edit_marks_its_field_and_clears_stale_results(served, tmp_path):
         page.wait_for_selector("#editor .invalid", timeout=WAIT)
         assert page.get_attribute("#editor .invalid", "data-loc") == "network.layers.0.weights.1.0"
         assert page.locator("#editor .invalid + .field-error").count() == 1
-    finally:
-        tab.close(allowed=("status of 422",))
 
 
 def test_playground_checks_the_blog_posts_numbers(served, tmp_path):
     browser, url = served
-    tab = Offline(browser, url)
-    page = tab.page
-    try:
+    with Offline(browser, url) as tab:
+        page = tab.page
         page.set_viewport_size({"width": 1400, "height": 2400})
-        page.select_option("#example", "blog")
-        page.click("#load")
-        page.wait_for_selector("body[data-loaded='blog']", timeout=30_000)
+        tab.load("blog")
         page.click("#check")
         page.wait_for_selector("#diagnoses", timeout=30_000)
         assert page.inner_text("#check-error") == ""
         assert "iterations[0].output[0][0]" in page.inner_text("#first-wrong")
         assert "parameter_substituted" in page.inner_text("#diagnoses") and "weights[1][1]" in page.inner_text("#diagnoses")
         _screenshot(page, tmp_path, "playground-check.png")
-    finally:
-        tab.close()

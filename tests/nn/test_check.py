@@ -7,32 +7,19 @@ import numpy as np
 import pytest
 
 from app.nn.activations import ACTIVATIONS
-from app.nn.check import Claimed, Problem, StepClaims, Tolerance, check, check_work
+from app.nn.check import Claimed, Problem, StepClaims, Tolerance, check, check_work, run_problem
 from app.nn.errors import Stopped
 from app.nn.layout import Layout
 from app.nn.losses import LOSSES
 from app.nn.network import Layer, evaluate
 from app.nn.optimizers import SGD, Adam
-from app.nn.steps import Steps, run
+from app.nn.steps import Steps
 from app.nn.training import train
 from tests.support.random_networks import random_layers, random_targets
+from tests.support.seed_network import seed_example
+from tests.support.seed_trace import SEED_LOSSES, SEED_OUTPUTS, SEED_W11
 
 HIDDEN = [name for name, act in ACTIVATIONS.items() if act.elementwise]
-
-
-def program(problem: Problem, steps: Steps | None = None) -> dict:
-    return run(
-        problem.layers,
-        problem.inputs,
-        problem.targets,
-        problem.loss,
-        problem.reduction,
-        steps or Steps(),
-        {},
-        problem.iterations,
-        problem.optimizer,
-        problem.trainable,
-    )
 
 
 def random_problem(rng: np.random.Generator, loss: str, hidden: str, optimizer=None, iterations: int = 1) -> Problem:
@@ -47,7 +34,7 @@ def random_problem(rng: np.random.Generator, loss: str, hidden: str, optimizer=N
 @pytest.mark.parametrize("hidden", HIDDEN)
 def test_the_program_computes_what_the_engine_computes(loss, hidden, rng):
     problem = random_problem(rng, loss, hidden)
-    values = program(problem)
+    values = run_problem(problem, Steps())
     ev = evaluate(problem.layers, problem.inputs, problem.targets, problem.loss, problem.reduction)
     assert values[(1, "loss", None, None)] == pytest.approx(ev.loss, rel=1e-12)
     np.testing.assert_allclose(values[(1, "output", None, None)], ev.forward.output, rtol=1e-12)
@@ -61,7 +48,7 @@ def test_the_programs_training_is_the_engines(optimizer, rng):
     problem = random_problem(rng, "cross_entropy", "tanh", optimizer, iterations=4)
     mask = rng.random(Layout.of(problem.layers).size) < 0.7
     problem = Problem(problem.layers, problem.inputs, problem.targets, problem.loss, "mean", optimizer, 4, mask)
-    values = program(problem)
+    values = run_problem(problem, Steps())
     result = train(
         problem.layers, problem.inputs, problem.targets, problem.loss, "mean", optimizer, 4, record=frozenset({"network"}), trainable=mask
     )
@@ -73,19 +60,14 @@ def test_the_programs_training_is_the_engines(optimizer, rng):
 
 
 def seed_problem(**changes) -> Problem:
-    layers = (
-        Layer(np.array([[0.436, 0.420], [0.550, 0.420]]), np.zeros(2), "relu"),
-        Layer(np.array([[0.026, 1.0]]), np.array([0.330]), "sigmoid"),
-    )
-    base = dict(
-        layers=layers, inputs=np.array([[0.7, 0.3]]), targets=np.array([[1.0]]), loss=LOSSES["binary_cross_entropy"], reduction="mean"
-    )
+    layers, x, y = seed_example()
+    base = dict(layers=layers, inputs=x, targets=y, loss=LOSSES["binary_cross_entropy"], reduction="mean")
     return Problem(**{**base, **changes})
 
 
 def test_true_numbers_are_correct_and_the_first_wrong_is_null():
     problem = seed_problem()
-    truth = program(problem)
+    truth = run_problem(problem, Steps())
     claims = [
         StepClaims(output=Claimed.of(truth[(1, "output", None, None)].tolist()), loss=Claimed.of(float(truth[(1, "loss", None, None)])))
     ]
@@ -96,20 +78,11 @@ def test_true_numbers_are_correct_and_the_first_wrong_is_null():
 
 def test_a_wrong_activation_is_first_wrong_and_what_follows_from_it_is_consistent():
     problem = seed_problem()
-    truth = program(problem)
+    truth = run_problem(problem, Steps())
     wrong_activation = truth[(1, "activation", 0, None)].copy()
     wrong_activation[0, 1] += 0.1  # z2 off
     # The learner's own downstream numbers, computed correctly from their wrong activation.
-    learner = run(
-        problem.layers,
-        problem.inputs,
-        problem.targets,
-        problem.loss,
-        "mean",
-        Steps(),
-        {(1, "activation", 0, None): Claimed(wrong_activation, np.ones((1, 2), bool))},
-        1,
-    )
+    learner = run_problem(problem, Steps(), {(1, "activation", 0, None): Claimed(wrong_activation, np.ones((1, 2), bool))})
     claims = [
         StepClaims(
             activation={0: Claimed.of(wrong_activation.tolist())},
@@ -133,7 +106,7 @@ def test_a_wrong_activation_is_first_wrong_and_what_follows_from_it_is_consisten
 
 def test_a_single_claimed_element_is_checked_alone():
     problem = seed_problem()
-    truth = program(problem)
+    truth = run_problem(problem, Steps())
     w = truth[(1, "gradients", 1, "weights")]
     right = Claimed.of([[float(w[0, 0]), None]])
     wrong = Claimed.of([[None, float(w[0, 1]) * 2]])
@@ -145,7 +118,7 @@ def test_a_single_claimed_element_is_checked_alone():
 
 def test_tolerance_decides():
     problem = seed_problem()
-    loss = float(program(problem)[(1, "loss", None, None)])
+    loss = float(run_problem(problem, Steps())[(1, "loss", None, None)])
     claims = [StepClaims(loss=Claimed.of(round(loss, 3)))]
     assert check(problem, claims).first_wrong == ("loss",)
     assert check(problem, claims, Tolerance(rtol=1e-2)).first_wrong is None
@@ -161,11 +134,7 @@ def blog_problem() -> tuple[Problem, list[StepClaims]]:
     mask = np.zeros(layout.size, dtype=bool)
     mask[layout.flat_index(1, "weights", (0, 0))] = True
     problem = Problem(layers, np.array([[0.7, 0.3]]), np.array([[1.0]]), LOSSES["binary_cross_entropy"], "mean", SGD(0.5), 3, mask)
-    printed = [
-        (0.7010307863243558, 0.35520347518814194, 0.09045776246846889),
-        (0.7068233374476314, 0.3469745206215468, 0.15366665091475956),
-        (0.7124393640689541, 0.3390604735219194, 0.21566472402149306),
-    ]
+    printed = zip(SEED_OUTPUTS, SEED_LOSSES, SEED_W11, strict=True)
     claims = [
         StepClaims(
             i + 1, ("iterations", i), output=Claimed.of([[z_hat]]), loss=Claimed.of(ce), weights_after={1: Claimed.of([[w11, None]])}

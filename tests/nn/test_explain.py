@@ -1,23 +1,15 @@
-import numpy as np
 import pytest
 
 from app.nn.explain import explain, explanation_steps
 from app.nn.layout import Layout
 from app.nn.losses import LOSSES
-from app.nn.network import Layer, evaluate
+from app.nn.network import evaluate
 from tests.support.random_networks import random_layers, random_targets
-
-
-def seed():
-    layers = [
-        Layer(np.array([[0.436, 0.420], [0.550, 0.420]]), np.zeros(2), "relu"),
-        Layer(np.array([[0.026, 1.0]]), np.array([0.33]), "sigmoid"),
-    ]
-    return layers, np.array([[0.7, 0.3]]), np.array([[1.0]])
+from tests.support.seed_network import seed_example
 
 
 def test_seed_w11_shows_the_blogs_factors():
-    layers, x, y = seed()
+    layers, x, y = seed_example()
     e = explain(layers, x, y, "binary_cross_entropy", "mean", 1, "weights", (0, 0))
     z_hat = 0.7010307863243558
     z1 = 0.7 * 0.436 + 0.3 * 0.420

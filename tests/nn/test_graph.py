@@ -7,6 +7,7 @@ import re
 import numpy as np
 import pytest
 
+from app.examples import BLOG_LABELS
 from app.nn.activations import ACTIVATIONS
 from app.nn.errors import GraphTooLarge
 from app.nn.graph import CONSTANT_OPS, LEAF_OPS, build_graph, default_label, graph_size, has_node
@@ -14,6 +15,7 @@ from app.nn.layout import Layout
 from app.nn.losses import LOSSES, class_index_targets, get_loss
 from app.nn.network import Layer, evaluate
 from tests.support.random_networks import random_layers
+from tests.support.seed_network import seed_example, seed_graph
 from tests.support.seed_trace import SEED_LOSSES, SEED_OUTPUTS, SEED_W11
 
 ELEMENTWISE = sorted(name for name, act in ACTIVATIONS.items() if act.elementwise)
@@ -228,31 +230,10 @@ def test_grads_match_central_differences(loss, last, rng):
 
 # -- the seed example: the blog post's picture --------------------------------------------------
 
-SEED_LABELS = {
-    "inputs[0][0]": "x1",
-    "inputs[0][1]": "x2",
-    "layers[0].pre_activation[0][0]": "f1",
-    "layers[0].pre_activation[0][1]": "f2",
-    "layers[0].activation[0][0]": "z1",
-    "layers[0].activation[0][1]": "z2",
-    "layers[1].pre_activation[0][0]": "f",
-    "layers[1].activation[0][0]": "z_hat",
-    "targets[0][0]": "z",
-    "loss": "CE",
-}
-
-
-def seed():
-    layers = [
-        Layer(np.array([[0.436, 0.420], [0.550, 0.420]]), np.zeros(2), "relu"),
-        Layer(np.array([[0.026, 1.0]]), np.array([0.330]), "sigmoid"),
-    ]
-    return layers, np.array([[0.7, 0.3]]), np.array([[1.0]])
-
 
 def test_the_seeds_graph_reads_like_the_post():
-    layers, x, y = seed()
-    g = build_graph(layers, x, y, "binary_cross_entropy", "mean", naming=SEED_LABELS)
+    layers, x, y = seed_example()
+    g = seed_graph()
     labels = {n.label: n for n in g.nodes}
     assert {"x1", "x2", "f1", "f2", "z1", "z2", "f", "z_hat", "CE"} <= set(labels)
     # The post's code: f1 = x1*w1 + x2*w2, f2 = x1*w12 + x2*w2, z = relu(f), f = z1*w11 + z2 + w22.
@@ -301,19 +282,19 @@ def test_default_labels_follow_the_explanations_notation():
 
 
 def test_a_naming_of_a_node_that_does_not_exist_is_refused():
-    layers, x, y = seed()
+    layers, x, y = seed_example()
     with pytest.raises(ValueError, match=r"inputs\[0\]\[7\]"):
-        build_graph(layers, x, y, "binary_cross_entropy", "mean", naming={**SEED_LABELS, "inputs[0][7]": "x8"})
+        build_graph(layers, x, y, "binary_cross_entropy", "mean", naming={**BLOG_LABELS, "inputs[0][7]": "x8"})
 
 
 def test_a_sample_out_of_the_batch_is_refused():
-    layers, x, y = seed()
+    layers, x, y = seed_example()
     with pytest.raises(ValueError, match="sample 1 is not in the batch of 1"):
         build_graph(layers, x, y, "binary_cross_entropy", "mean", sample=1)
 
 
 def test_the_node_limit_names_the_count_and_the_limit(rng):
-    layers, x, y = seed()
+    layers, x, y = seed_example()
     assert len(build_graph(layers, x, y, "binary_cross_entropy", "mean", max_nodes=26).nodes) == 26
     with pytest.raises(GraphTooLarge, match="the computation graph would have 26 nodes, more than the limit of 25") as e:
         build_graph(layers, x, y, "binary_cross_entropy", "mean", max_nodes=25)

@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 
 from app.nn import mistakes
-from app.nn.check import Problem, StepClaims, check
+from app.nn.check import Problem, StepClaims, check, run_problem
 from app.nn.layout import Layout
 from app.nn.losses import LOSSES
 from app.nn.mistakes import CATALOGUE, MAX_SUBSTITUTION_PARAMETERS, Mistake, describe, variants
 from app.nn.network import Layer
 from app.nn.optimizers import SGD, Adam, Optimizer
-from app.nn.steps import Claimed, Key, Steps, run
+from app.nn.steps import Claimed, Key, Steps
 from tests.support.random_networks import random_layers, random_targets
 
 HIDDEN = ["relu", "leaky_relu", "sigmoid", "tanh", "softplus", "elu"]
@@ -82,22 +82,16 @@ def claims_of(values: dict[Key, np.ndarray], iterations: int) -> list[StepClaims
     return steps
 
 
-def values_of(problem: Problem, steps: Steps) -> dict[Key, np.ndarray]:
-    return run(
-        problem.layers, problem.inputs, problem.targets, problem.loss, problem.reduction, steps, {}, problem.iterations, problem.optimizer
-    )
-
-
 def test_every_mistake_is_diagnosed_as_itself_from_its_own_numbers(monkeypatch):
     exercised: Counter[str] = Counter()
     for problem in problems(20261130, 36):
-        truth = values_of(problem, Steps())
+        truth = run_problem(problem, Steps())
         from app.nn.check import _shape  # the shape check() itself derives
 
         for variant in variants(_shape(problem)):
             if variant.name == "parameter_substituted" and exercised[variant.name] >= 6:
                 continue  # thousands of pairs: a sample of them is enough here
-            own = values_of(problem, variant)
+            own = run_problem(problem, variant)
             differs = any(not np.allclose(own[k], truth[k], rtol=1e-3, atol=1e-6, equal_nan=True) for k in truth)
             finite = all(np.all(np.isfinite(v)) for v in own.values())
             if not differs or not finite:
@@ -123,7 +117,7 @@ def describe_key(detail: dict[str, Any]) -> str:
 @pytest.mark.parametrize("rounding", [None, 6])
 def test_correct_numbers_are_never_diagnosed(rounding):
     for problem in problems(7, 30):
-        truth = values_of(problem, Steps())
+        truth = run_problem(problem, Steps())
         claimed = {
             k: (v if rounding is None else np.array([float(f"{x:.{rounding}g}") for x in np.ravel(v)]).reshape(np.shape(v)))
             for k, v in truth.items()

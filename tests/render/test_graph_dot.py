@@ -12,27 +12,7 @@ from app.nn.graph import build_graph
 from app.nn.network import Layer
 from app.render.graph_dot import graph_dot, number
 from tests.support.random_networks import random_layers
-
-SEED_LABELS = {
-    "inputs[0][0]": "x1",
-    "inputs[0][1]": "x2",
-    "layers[0].pre_activation[0][0]": "f1",
-    "layers[0].pre_activation[0][1]": "f2",
-    "layers[0].activation[0][0]": "z1",
-    "layers[0].activation[0][1]": "z2",
-    "layers[1].pre_activation[0][0]": "f",
-    "layers[1].activation[0][0]": "z_hat",
-    "targets[0][0]": "z",
-    "loss": "CE",
-}
-
-
-def seed_graph():
-    layers = [
-        Layer(np.array([[0.436, 0.420], [0.550, 0.420]]), np.zeros(2), "relu"),
-        Layer(np.array([[0.026, 1.0]]), np.array([0.330]), "sigmoid"),
-    ]
-    return build_graph(layers, np.array([[0.7, 0.3]]), np.array([[1.0]]), "binary_cross_entropy", "mean", naming=SEED_LABELS)
+from tests.support.seed_network import seed_graph
 
 
 def test_every_node_and_edge_is_drawn_with_its_numbers():
