@@ -36,6 +36,15 @@ CHECK_FIELDS = LOSS_FIELDS + ("claimed",)
 CHECK_TRAINING_FIELDS = LOSS_FIELDS + ("optimizer", "iterations", "trainable", "claimed")
 # The blog's w11: layer 1, weights[0][0].
 SEED_PARAMETER = {"layer": 1, "kind": "weights", "index": [0, 0]}
+# The post's data and training: the input (0.7, 0.3), the target 1, binary cross-entropy, 3 SGD steps at 0.5.
+POST_TRAINING = {
+    "inputs": [[0.7, 0.3]],
+    "targets": [[1.0]],
+    "loss": "binary_cross_entropy",
+    "reduction": "mean",
+    "optimizer": {"name": "sgd", "learning_rate": 0.5},
+    "iterations": 3,
+}
 # The post trains its output weight w11 (layer 1, weights[0][0]) alone.
 W11_ONLY = [
     {"weights": [[False, False], [False, False]], "biases": [False, False]},
@@ -128,12 +137,7 @@ SEED = NamedExample(
                 {"weights": [[0.026, 1.0]], "biases": [0.330], "activation": "sigmoid"},
             ]
         },
-        "inputs": [[0.7, 0.3]],
-        "targets": [[1.0]],
-        "loss": "binary_cross_entropy",
-        "reduction": "mean",
-        "optimizer": {"name": "sgd", "learning_rate": 0.5},
-        "iterations": 3,
+        **POST_TRAINING,
         "record": ["output", "gradients", "network"],
         "trainable": W11_ONLY,
     },
@@ -238,12 +242,7 @@ BLOG = NamedExample(
                 {"weights": [[0.026, 0.330]], "activation": "sigmoid"},
             ]
         },
-        "inputs": [[0.7, 0.3]],
-        "targets": [[1.0]],
-        "loss": "binary_cross_entropy",
-        "reduction": "mean",
-        "optimizer": {"name": "sgd", "learning_rate": 0.5},
-        "iterations": 3,
+        **POST_TRAINING,
         "record": ["output", "network"],
         "trainable": W11_ONLY,
     },

@@ -295,47 +295,60 @@ class _Moments:
     second: Array
 
 
-class MomentumDampened(Mistake):
+class _HandWritten(Mistake):
+    """A variant optimizer written out by hand, with torch's coupled L2 (``g = grad + weight_decay * w``)
+    and frozen parameters kept: ``moved`` is its own rule for one step, from its ``_Moments``."""
+
+    optimizer_type: ClassVar[type]
+
+    @classmethod
+    def instances(cls, shape: ProblemShape) -> Iterator[Mistake]:
+        if isinstance(shape.optimizer, cls.optimizer_type) and cls.applies(shape.optimizer):
+            yield cls()
+
+    @classmethod
+    def applies(cls, optimizer: Any) -> bool:
+        return True
+
+    def init_state(self, optimizer: Optimizer[Any], n: int) -> Any:
+        return _Moments(0, np.zeros(n), np.zeros(n))
+
+    def update(self, optimizer: Optimizer[Any], params: Array, grad: Array, state: Any, trainable: Mask | None) -> tuple[Array, Any]:
+        g = grad + optimizer.weight_decay * params  # type: ignore[attr-defined]  # SGD and Adam both have it
+        new, moments = self.moved(optimizer, params, g, state)
+        return _kept(new, params, trainable), moments
+
+    def moved(self, optimizer: Any, params: Array, g: Array, state: _Moments) -> tuple[Array, _Moments]:
+        raise NotImplementedError
+
+
+class MomentumDampened(_HandWritten):
     name = "sgd_momentum_dampened"
     description = (
         "SGD momentum as a moving average, b = mu * b + (1 - mu) * g from the first step on, where torch's b = mu * b + g starts from b = g"
     )
+    optimizer_type = SGD
 
     @classmethod
-    def instances(cls, shape: ProblemShape) -> Iterator[Mistake]:
-        if isinstance(shape.optimizer, SGD) and shape.optimizer.momentum != 0.0:
-            yield cls()
+    def applies(cls, optimizer: Any) -> bool:
+        return bool(optimizer.momentum != 0.0)
 
-    def init_state(self, optimizer: Optimizer[Any], n: int) -> Any:
-        return _Moments(0, np.zeros(n), np.zeros(n))
-
-    def update(self, optimizer: Optimizer[Any], params: Array, grad: Array, state: Any, trainable: Mask | None) -> tuple[Array, Any]:
-        assert isinstance(optimizer, SGD)
+    def moved(self, optimizer: Any, params: Array, g: Array, state: _Moments) -> tuple[Array, _Moments]:
         mu = optimizer.momentum
-        g = grad + optimizer.weight_decay * params
         buf = mu * state.first + (1.0 - mu) * g
         d = g + mu * buf if optimizer.nesterov else buf
-        return _kept(params - optimizer.learning_rate * d, params, trainable), _Moments(state.step + 1, buf, state.second)
+        return params - optimizer.learning_rate * d, _Moments(state.step + 1, buf, state.second)
 
 
-class _AdamVariant(Mistake):
-    @classmethod
-    def instances(cls, shape: ProblemShape) -> Iterator[Mistake]:
-        if isinstance(shape.optimizer, Adam):
-            yield cls()
+class _AdamVariant(_HandWritten):
+    optimizer_type = Adam
 
-    def init_state(self, optimizer: Optimizer[Any], n: int) -> Any:
-        return _Moments(0, np.zeros(n), np.zeros(n))
-
-    def update(self, optimizer: Optimizer[Any], params: Array, grad: Array, state: Any, trainable: Mask | None) -> tuple[Array, Any]:
-        assert isinstance(optimizer, Adam)
+    def moved(self, optimizer: Any, params: Array, g: Array, state: _Moments) -> tuple[Array, _Moments]:
         beta1, beta2 = optimizer.betas
         t = state.step + 1
-        g = grad + optimizer.weight_decay * params
         m = beta1 * state.first + (1.0 - beta1) * g
         v = beta2 * state.second + (1.0 - beta2) * g * g
-        new = params - optimizer.learning_rate * self.direction(m, v, t, beta1, beta2, optimizer.eps)
-        return _kept(new, params, trainable), _Moments(t, m, v)
+        return params - optimizer.learning_rate * self.direction(m, v, t, beta1, beta2, optimizer.eps), _Moments(t, m, v)
 
     def direction(self, m: Array, v: Array, t: int, beta1: float, beta2: float, eps: float) -> Array:
         raise NotImplementedError
