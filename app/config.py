@@ -85,11 +85,17 @@ class Settings(BaseSettings):
         ge=1,
         description="Most nodes (scalars) in one /v1/graph computation graph, checked before it is built.",
     )
+    max_graph_edges: int = Field(
+        default=20_000,
+        ge=1,
+        description="Most edges (local derivatives) in one /v1/graph computation graph, checked before it is built: "
+        "a softmax of n classes has n x n of them.",
+    )
     max_graph_svg_edges: int = Field(
         default=2_000,
         ge=1,
         description="Most edges in a /v1/graph picture laid out as SVG by Graphviz (its layout time grows with them, "
-        "about 1.5 s at 2,000); JSON and DOT take up to max_graph_nodes.",
+        "about 1.5 s at 2,000); JSON and DOT take up to max_graph_edges.",
     )
     graph_svg_timeout: float = Field(
         default=10.0,

@@ -29,7 +29,7 @@ look (``first_wrong``).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -43,7 +43,7 @@ from app.nn.mistakes import ProblemShape, describe, skipped, variants
 from app.nn.network import Layer, evaluate, unpack
 from app.nn.optimizers import Optimizer
 from app.nn.steps import Claimed, Key, Steps, run
-from app.nn.training import train
+from app.nn.training import TraceChunk, start_training
 
 Array = NDArray[np.float64]
 Mask = NDArray[np.bool_]
@@ -185,9 +185,14 @@ class CheckResult:
 
 
 def run_problem(
-    problem: Problem, steps: Steps, given: Mapping[Key, Claimed] | None = None, iterations: int | None = None
+    problem: Problem,
+    steps: Steps,
+    given: Mapping[Key, Claimed] | None = None,
+    iterations: int | None = None,
+    keep: Collection[Key] | None = None,
 ) -> dict[Key, Array]:
-    """app.nn.steps.run on ``problem`` (its ``iterations`` unless given), with the learner's ``given`` values."""
+    """app.nn.steps.run on ``problem`` (its ``iterations`` unless given), with the learner's ``given``
+    values, keeping the quantities in ``keep`` (all by default)."""
     return run(
         problem.layers,
         problem.inputs,
@@ -199,6 +204,7 @@ def run_problem(
         problem.iterations if iterations is None else iterations,
         problem.optimizer,
         problem.trainable,
+        keep=keep,
     )
 
 
@@ -219,7 +225,7 @@ def check(
     def program(steps: Steps, claimed: Mapping[Key, Claimed]) -> dict[Key, Array]:
         if should_stop is not None and should_stop():
             raise Stopped
-        return run_problem(problem, steps, claimed, iterations)
+        return run_problem(problem, steps, claimed, iterations, keep=given)
 
     truth = program(Steps(), {})
     truth.update(_engine_values(problem, iterations, truth))
@@ -269,22 +275,34 @@ def _engine_values(problem: Problem, iterations: int, keys: Mapping[Key, Array])
             out[(it, "gradients", k, "weights")] = w
             out[(it, "gradients", k, "biases")] = b
 
-    passes(1, problem.layers)
-    if problem.optimizer is not None:
-        result = train(
+    needed = {key[0] for key in keys if key[1] != "network"}
+    networks = {key[0] for key in keys if key[1] == "network"}
+    if 1 in needed:
+        passes(1, problem.layers)
+    if problem.optimizer is not None and (networks or needed - {1}):
+        # Chunk by chunk, keeping only the claimed iterations' networks and passes: a long training's
+        # history is never held whole.
+        chunks = start_training(
             problem.layers, x, y, loss, reduction, problem.optimizer, iterations, record=frozenset({"network"}), trainable=problem.trainable
         )
-        layout = result.layout
-        recorded = result.trace.params if result.trace.params is not None else ()
-        for i, it in enumerate(result.trace.iterations.tolist()[: len(recorded)]):
-            for k, (w, b) in enumerate(layout.views(recorded[i])):
-                out[(it, "network", k, "weights")] = w
-                out[(it, "network", k, "biases")] = b
-            if it < iterations:
-                try:
-                    passes(it + 1, unpack(layout, recorded[i]))
-                except NonFiniteError:  # diverged: the program's (non-finite) values stay
-                    break
+        layout = Layout.of(problem.layers)
+        for chunk in chunks:
+            if not isinstance(chunk, TraceChunk) or chunk.params is None:
+                continue
+            for it, params in zip(chunk.iterations.tolist(), chunk.params):
+                if it in networks:
+                    for k, (w, b) in enumerate(layout.views(params.copy())):
+                        out[(it, "network", k, "weights")] = w
+                        out[(it, "network", k, "biases")] = b
+                if it + 1 in needed and it < iterations:
+                    try:
+                        passes(it + 1, unpack(layout, params.copy()))
+                    except NonFiniteError:  # diverged: the program's (non-finite) values stay
+                        return _kept_values(out, keys)
+    return _kept_values(out, keys)
+
+
+def _kept_values(out: Mapping[Key, Any], keys: Mapping[Key, Array]) -> dict[Key, Array]:
     return {key: np.asarray(value, dtype=np.float64).copy() for key, value in out.items() if key in keys}
 
 

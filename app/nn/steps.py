@@ -10,7 +10,7 @@ it favours one obvious place per step over speed. Shapes: ``a_prev`` ``[batch][i
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -143,18 +143,22 @@ def run(
     optimizer: Optimizer[Any] | None = None,
     trainable: Mask | None = None,
     on_iteration: Callable[[], None] | None = None,
+    keep: Collection[Key] | None = None,
 ) -> dict[Key, Array]:
     """Every quantity of ``iterations`` iterations as ``steps`` compute it, each from the values
     upstream of it, where a learner's ``given`` value replaces the computed one (elementwise).
 
     Keys are ``(iteration, kind, layer, part)``: kinds ``pre_activation``, ``activation``,
     ``output``, ``loss``, ``delta``, ``gradients`` (part weights/biases), ``network`` (the
-    parameters after the iteration's update; part weights/biases). The dict is in computation order.
+    parameters after the iteration's update; part weights/biases). The dict is in computation order
+    and holds every quantity, or only those in ``keep`` (a long training's other values are
+    dropped as it goes: memory stays that of one iteration and the kept ones).
     """
     out: dict[Key, Array] = {}
 
     def take(key: Key, computed: Array) -> Array:
-        out[key] = computed
+        if keep is None or key in keep:
+            out[key] = computed
         claim = given.get(key)
         return computed if claim is None else claim.merged(computed)
 

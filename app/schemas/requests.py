@@ -605,7 +605,9 @@ class DiagramRequest(ComputeRequest):
 ClaimedNumber = FiniteFloat | None
 ClaimedRow = list[ClaimedNumber]
 ClaimedMatrix = list[ClaimedRow]
-PointValue = Annotated[FiniteFloat, Field(ge=0)]
+# A million points a quantity is more than any grading scheme needs, and keeps every score's sum finite.
+MAX_POINTS = 1_000_000.0
+PointValue = Annotated[FiniteFloat, Field(ge=0, le=MAX_POINTS)]
 
 CLAIMED_DESCRIPTION = (
     "Any of the numbers a learner works out, in the shapes this service answers them in: null (or a key "
@@ -690,7 +692,8 @@ class CheckTolerance(StrictModel):
 
 class Points(StrictModel):
     """What a claimed quantity (one array, or the loss) of each kind is worth; a quantity earns them when it is
-    correct, or (with carry_forward) consistent with the learner's own earlier numbers."""
+    correct, or (with carry_forward) when none of its numbers is wrong: each correct or consistent with the
+    learner's own earlier numbers."""
 
     pre_activation: PointValue = 1.0
     activation: PointValue = 1.0
@@ -728,8 +731,8 @@ class CheckRequest(LossRequest):
     points: Points = Field(default_factory=Points)
     carry_forward: StrictBool = Field(
         default=True,
-        description="true: a claimed quantity earns its points when correct or consistent with the learner's own earlier "
-        "numbers (error carried forward, as exam markers do); false: only when correct.",
+        description="true: a claimed quantity earns its points when correct, or when each of its numbers is correct or "
+        "consistent with the learner's own earlier numbers (error carried forward, as exam markers do); false: only when correct.",
     )
 
     @property

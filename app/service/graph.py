@@ -24,6 +24,7 @@ def check_graph(req: GraphRequest, settings: Settings, svg: bool = False) -> Non
     # One sample's graph is the smaller one to ask for; past that, a smaller network.
     loc = ("sample",) if req.sample is None and len(req.inputs) > 1 else ("network",)
     check(size.nodes, settings.max_graph_nodes, loc, "the number of nodes in the computation graph", "max_graph_nodes")
+    check(size.edges, settings.max_graph_edges, loc, "the number of edges in the computation graph", "max_graph_edges")
     if svg:
         what = "the number of edges in the computation graph to lay out as SVG (JSON and DOT take more)"
         check(size.edges, settings.max_graph_svg_edges, loc, what, "max_graph_svg_edges")

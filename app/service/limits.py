@@ -36,6 +36,9 @@ BYTES_PER_PARAMETER = 8 * 8
 # a subprocess, costs about 20 ms to start and then grows with the square of the edges (1.3 s at 2,000
 # edges here); its time counts in admission although another process spends it.
 GRAPH_WORK_PER_NODE = 20_000
+# An edge is a local derivative and a line of JSON or DOT: measured about 2 us each (a softmax of
+# 1,600 classes, 2.56 million edges, took 5.8 s).
+GRAPH_WORK_PER_EDGE = 5_000
 GRAPHVIZ_START_WORK = 30_000_000
 GRAPHVIZ_WORK_PER_SQUARED_EDGE = 500
 # A node is a few Python objects and its JSON or DOT text; an SVG edge a kilobyte or so of picture,
@@ -142,7 +145,7 @@ def graph_cost(req: GraphRequest, svg: bool) -> tuple[float, int]:
     ``svg``, Graphviz's layout and its picture): for admission control, as ``estimated_work`` and
     ``estimated_memory`` are for the other requests."""
     size = graph_size_of(req)
-    work = estimated_work(req) + GRAPH_WORK_PER_NODE * size.nodes
+    work = estimated_work(req) + GRAPH_WORK_PER_NODE * size.nodes + GRAPH_WORK_PER_EDGE * size.edges
     memory = estimated_memory(req) + BYTES_PER_GRAPH_NODE * size.nodes + BYTES_PER_GRAPH_EDGE * size.edges
     if svg:
         work += GRAPHVIZ_START_WORK + GRAPHVIZ_WORK_PER_SQUARED_EDGE * size.edges**2

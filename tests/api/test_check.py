@@ -420,3 +420,11 @@ def test_the_spec_shows_a_correct_and_a_wrong_claim(client):
     ]
     assert examples["seed"]["value"]["first_wrong"] is None
     assert examples["blog"]["value"]["first_wrong"] == ["iterations", 0, "output", 0, 0]
+
+
+def test_points_are_bounded_so_the_score_stays_finite(client, seed_problem):
+    claimed = {"gradients": [{"weights": [[1.0, 1.0], [1.0, 1.0]]}, {"weights": [[1.0, 1.0]]}]}
+    r = client.post("/v1/check", json={**seed_problem, "claimed": claimed, "points": {"gradients": 1e308}})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "points", "gradients"]
+    top = client.post("/v1/check", json={**seed_problem, "claimed": claimed, "points": {"gradients": 1_000_000}}).json()
+    assert top["max_score"] == 2_000_000

@@ -403,3 +403,16 @@ def test_the_specs_501_example_is_what_the_service_answers(client, monkeypatch):
     example = spec["paths"]["/v1/graph"]["post"]["responses"]["501"]["content"]["application/json"]["examples"]["graphviz_missing"]
     monkeypatch.setattr(app.render.graphviz.shutil, "which", lambda name: None)
     assert client.post("/v1/graph", json=seed_graph_body(client), headers=SVG).json() == example["value"]
+
+
+def test_a_wide_softmax_is_bounded_by_its_edges(client):
+    # 1,600 classes: 9,603 nodes (under the node limit) but 2.56 million edges, each a local derivative.
+    body = {
+        "network": {"layers": [{"weights": [[1.0]] * 1600, "activation": "softmax"}]},
+        "inputs": [[1.0]],
+        "targets": [3],
+        "loss": "cross_entropy",
+    }
+    r = client.post("/v1/graph", json=body)
+    assert r.status_code == 413, r.text
+    assert "BACKPROP_MAX_GRAPH_EDGES" in r.json()["detail"][0]["msg"] and "2,569,601" in r.json()["detail"][0]["msg"]

@@ -195,3 +195,14 @@ def test_extreme_claims_give_finite_answers(extreme):
         for e in (q.worst, q.worst_given_claims):
             assert all(v is None or np.isfinite(v) for v in (e.claimed, e.expected, e.rel_error))
     assert result.first_wrong is not None
+
+
+def test_a_run_keeps_only_what_it_is_asked_to_keep():
+    # A check keeps the claimed quantities only: a long training's other values (every iteration's
+    # network, gradients, activations) are dropped as it goes instead of held to the end.
+    problem, claims = blog_problem()
+    kept = {(3, "network", 1, "weights"), (2, "loss", None, None)}
+    values = run_problem(problem, Steps(), keep=kept)
+    assert set(values) == kept
+    everything = run_problem(problem, Steps())
+    assert len(everything) > 40 and all(np.array_equal(values[k], everything[k]) for k in kept)
