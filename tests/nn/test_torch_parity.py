@@ -72,6 +72,18 @@ def case(rng, loss, hidden, sizes=(3, 5, 4, 3), batch=7):
     return layers, acts, x, y
 
 
+def assert_pass_matches_torch(ev, layers, params, pres, posts, value) -> None:
+    """Our forward values, loss and gradients against torch's, after ``value.backward()``."""
+    value.backward()
+    for ours_pre, ours_post, pre, post in zip(ev.forward.pre, ev.forward.post, pres, posts):
+        assert_close(ours_pre, pre)
+        assert_close(ours_post, post)
+    assert ev.loss == pytest.approx(value.item(), rel=RTOL, abs=ATOL)
+    for (gw, gb), (w, b) in zip(Layout.of(layers).views(ev.gradient), params):
+        assert_close(gw, w.grad)
+        assert_close(gb, b.grad)
+
+
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
 @pytest.mark.parametrize("loss", sorted(LOSSES))
 @pytest.mark.parametrize("hidden", HIDDEN)
@@ -81,14 +93,7 @@ def test_forward_loss_and_gradients_match_torch(hidden, loss, reduction, rng):
     params = torch_params(layers)
     pres, posts = torch_forward(params, acts, x)
     value = torch_loss(loss, pres[-1], posts[-1], torch.tensor(y), reduction)
-    value.backward()
-    for ours_pre, ours_post, pre, post in zip(ev.forward.pre, ev.forward.post, pres, posts):
-        assert_close(ours_pre, pre)
-        assert_close(ours_post, post)
-    assert ev.loss == pytest.approx(value.item(), rel=RTOL, abs=ATOL)
-    for (gw, gb), (w, b) in zip(Layout.of(layers).views(ev.gradient), params):
-        assert_close(gw, w.grad)
-        assert_close(gb, b.grad)
+    assert_pass_matches_torch(ev, layers, params, pres, posts, value)
 
 
 @pytest.mark.parametrize("magnitude", [30.0, 1e3, 1e8])
@@ -218,14 +223,7 @@ def test_cross_entropy_options_match_torch(index_targets, weighted, eps, reducti
     params = torch_params(layers)
     pres, posts = torch_forward(params, acts, x)
     value = torch_ce(pres[-1], yt, w, eps, reduction)
-    value.backward()
-    for ours_pre, ours_post, pre, post in zip(ev.forward.pre, ev.forward.post, pres, posts):
-        assert_close(ours_pre, pre)
-        assert_close(ours_post, post)
-    assert ev.loss == pytest.approx(value.item(), rel=RTOL, abs=ATOL)
-    for (gw, gb), (tw, tb) in zip(Layout.of(layers).views(ev.gradient), params):
-        assert_close(gw, tw.grad)
-        assert_close(gb, tb.grad)
+    assert_pass_matches_torch(ev, layers, params, pres, posts, value)
     # The loss's own gradient in the logits, against torch's, at large logits as well.
     for scale in (1.0, 1e3):
         z = rng.normal(size=y.shape) * scale
