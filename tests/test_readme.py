@@ -62,14 +62,19 @@ def test_readme_cli_output_is_real(tmp_path):
     assert printed == shown
 
 
-def test_readme_curl_output_is_real(client):
+def _curl_answers_as_shown(client, path: str, body_end: str, shown: str) -> None:
+    """The README's ``curl -X POST`` of ``path`` (its ``-d`` body up to ``body_end``), posted here, answers
+    exactly the block that ``shown`` (a pattern with one group) finds."""
     text = (ROOT / "README.md").read_text()
-    curl = re.search(
-        r"curl -s -X POST localhost:8000/v1/train -H 'Content-Type: application/json' -d '(.*?)'\n```", text, flags=re.S
-    ).group(1)
-    shown = re.search(r"```json\n(\{\"status\".*?)\n```", text, flags=re.S).group(1)
-    r = client.post("/v1/train", content=curl, headers={"content-type": "application/json"})
-    assert r.text == shown
+    body = re.search(rf"curl -s -X POST localhost:8000{path} -H 'Content-Type: application/json' -d '(.*?)'{body_end}", text, flags=re.S)
+    expected = re.search(shown, text, flags=re.S)
+    assert body is not None and expected is not None
+    r = client.post(path, content=body.group(1), headers={"content-type": "application/json"})
+    assert r.text == expected.group(1)
+
+
+def test_readme_curl_output_is_real(client):
+    _curl_answers_as_shown(client, "/v1/train", r"\n```", r"```json\n(\{\"status\".*?)\n```")
 
 
 def _fences(text: str) -> list[tuple[int, str]]:
@@ -110,13 +115,7 @@ def test_readme_example_pipe_output_is_real(client):
 
 
 def test_readme_class_index_example_is_real(client):
-    text = (ROOT / "README.md").read_text()
-    body = re.search(
-        r"curl -s -X POST localhost:8000/v1/gradients -H 'Content-Type: application/json' -d '(.*?)'\n", text, flags=re.S
-    ).group(1)
-    shown = re.search(r"```json\n\s*(\{\"loss\":1\.49.*?)\n\s*```", text, flags=re.S).group(1)
-    r = client.post("/v1/gradients", content=body, headers={"content-type": "application/json"})
-    assert r.text == shown
+    _curl_answers_as_shown(client, "/v1/gradients", r"\n", r"```json\n\s*(\{\"loss\":1\.49.*?)\n\s*```")
 
 
 def test_readme_check_of_the_blog_post_is_real(tmp_path):
