@@ -306,6 +306,11 @@ def _kept_values(out: Mapping[Key, Any], keys: Mapping[Key, Array]) -> dict[Key,
     return {key: np.asarray(value, dtype=np.float64).copy() for key, value in out.items() if key in keys}
 
 
+def variant_count(shape: ProblemShape) -> int:
+    """How many variants the search for known mistakes tries on a problem of ``shape``, at most."""
+    return len(variants(shape))
+
+
 def check_work(problem: Problem, claims: Sequence[StepClaims]) -> tuple[int, int]:
     """``(work of one run of the program, number of variants)``, in the engine's unit (a multiply-add,
     about half a nanosecond): a run is plain numpy, a few dozen whole-array operations per layer and
@@ -315,7 +320,7 @@ def check_work(problem: Problem, claims: Sequence[StepClaims]) -> tuple[int, int
     variant when something is wrong."""
     iterations = max((c.iteration for c in claims), default=1)
     per_iteration = program_work([layer.shape for layer in problem.layers], len(problem.inputs))
-    return iterations * per_iteration, len(variants(_shape(problem)))
+    return iterations * per_iteration, variant_count(_shape(problem))
 
 
 def program_work(shapes: Sequence[tuple[int, int]], batch: int) -> int:
@@ -424,14 +429,4 @@ def _reproduces(claim: Claimed, values: Array, tolerance: Tolerance) -> bool:
 
 
 def _shape(problem: Problem) -> ProblemShape:
-    layout = Layout.of(problem.layers)
-    return ProblemShape(
-        layout=layout,
-        batch=len(problem.inputs),
-        outputs=problem.layers[-1].shape[0],
-        loss_name=problem.loss.name,
-        fused=problem.loss.from_logits,
-        per_row=problem.loss.per_row,
-        reduction=problem.reduction,
-        optimizer=problem.optimizer,
-    )
+    return ProblemShape.of(Layout.of(problem.layers), len(problem.inputs), problem.loss, problem.reduction, problem.optimizer)

@@ -49,7 +49,12 @@ class Layout:
     @classmethod
     def of(cls, layers: Sequence[Layer]) -> Layout:
         """The layout of ``layers`` (shared: layouts are immutable, see ``_layout``)."""
-        return _layout(tuple(layer.shape for layer in layers), tuple(layer.activation for layer in layers))
+        return cls.of_shapes([layer.shape for layer in layers], [layer.activation for layer in layers])
+
+    @classmethod
+    def of_shapes(cls, shapes: Sequence[tuple[int, int]], activations: Sequence[str]) -> Layout:
+        """The layout of layers of ``shapes`` (``(out, in)`` each) and ``activations``, without their arrays."""
+        return _layout(tuple(shapes), tuple(activations))
 
     @property
     def size(self) -> int:

@@ -21,6 +21,7 @@ import numpy as np
 
 from app.nn.activations import ACTIVATIONS
 from app.nn.layout import Layout
+from app.nn.losses import Loss
 from app.nn.optimizers import SGD, Adam, Optimizer
 from app.nn.steps import Array, Mask, OutputStep, Steps
 
@@ -42,6 +43,13 @@ class ProblemShape:
     per_row: bool
     reduction: str
     optimizer: Optimizer[Any] | None
+
+    @classmethod
+    def of(cls, layout: Layout, batch: int, loss: Loss, reduction: str, optimizer: Optimizer[Any] | None) -> ProblemShape:
+        """The shape of a problem: its layout, ``batch`` samples, its bound ``loss`` and ``reduction`` and
+        ``optimizer`` (no arrays: a request's sizes are enough)."""
+        outputs = layout.shapes[-1][0]
+        return cls(layout, batch, outputs, loss.name, loss.from_logits, loss.per_row, reduction, optimizer)
 
 
 class Mistake(Steps):

@@ -10,6 +10,7 @@ from numpy.typing import NDArray
 from app.nn.check import Problem
 from app.nn.layout import Layout
 from app.nn.losses import LOSSES, Loss, Reduction, class_index_targets
+from app.nn.mistakes import ProblemShape
 from app.nn.network import Layer
 from app.nn.optimizers import Optimizer
 from app.schemas.network import LayerSpec, NetworkSpec
@@ -83,6 +84,15 @@ def to_mask(req: TrainRequest | CheckRequest, layout: Layout) -> NDArray[np.bool
         if spec.biases is not None:
             b[...] = spec.biases
     return mask
+
+
+def to_problem_shape(req: CheckRequest) -> ProblemShape:
+    """The shape of ``req``'s problem from its sizes alone (no arrays made): what decides which known
+    mistakes its check searches, read before admission."""
+    layers = req.network.layers
+    layout = Layout.of_shapes([(layer.n_out, layer.n_in) for layer in layers], [layer.activation for layer in layers])
+    optimizer = to_optimizer(req.optimizer) if req.optimizer is not None else None
+    return ProblemShape.of(layout, req.size.batch, to_loss(req), req.reduction, optimizer)
 
 
 def to_problem(req: CheckRequest) -> Problem:

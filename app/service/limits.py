@@ -8,11 +8,11 @@ that raises it; the HTTP layer answers it as 413.
 from __future__ import annotations
 
 from app.config import Settings
-from app.nn.check import check_work, program_work
+from app.nn.check import program_work, variant_count
 from app.nn.graph import GraphSize, graph_size
 from app.nn.training import recorded_count
 from app.schemas.requests import CheckRequest, ComputeRequest, ForwardRequest, GradcheckRequest, GraphRequest, TrainRequest
-from app.service.conversion import to_problem
+from app.service.conversion import to_problem_shape
 
 Loc = tuple[str | int, ...]
 
@@ -127,8 +127,7 @@ def passes(req: ComputeRequest) -> int:
     if isinstance(req, TrainRequest):
         return req.iterations
     if isinstance(req, CheckRequest):
-        _, variants = check_work(to_problem(req), ())
-        return check_passes(req, variants)
+        return check_passes(req, variant_count(to_problem_shape(req)))
     if isinstance(req, GradcheckRequest):
         return gradcheck_passes(req)
     return 1
