@@ -63,6 +63,23 @@ class Settings(BaseSettings):
 
     max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1, description="Largest request body, in bytes.")
     max_parameters: int = Field(default=2_000_000, ge=1, description="Most weights and biases in one network.")
+    max_binary_body_bytes: int = Field(
+        default=128 * 1024 * 1024,
+        ge=1,
+        description="Largest request body sent as safetensors (application/x-safetensors), in bytes: 8 per float64 "
+        "number, where JSON takes 14-30 and many times that while parsed.",
+    )
+    max_binary_parameters: int = Field(
+        default=12_000_000,
+        ge=1,
+        description="Most weights and biases in one network sent as safetensors (see bench/README.md for its memory).",
+    )
+    max_binary_header_bytes: int = Field(
+        default=64 * 1024,
+        ge=64,
+        description="Largest JSON header of a safetensors body: the tensors' names, shapes and offsets and the "
+        "request's other fields (__metadata__), validated in one pass like a small JSON body.",
+    )
     max_layers: int = Field(default=1_000, ge=1, description="Most layers in one network.")
     max_batch: int = Field(default=100_000, ge=1, description="Most input rows in one request.")
     max_iterations: int = Field(default=100_000, ge=1, description="Most iterations of one training.")
@@ -107,7 +124,8 @@ class Settings(BaseSettings):
         default=4_000_000,
         ge=1,
         description="Most numbers in one answer (forward's activations, a trace, gradients, an explanation's "
-        "numbers, a plot's points), checked before the work; ~14-30 bytes each as JSON.",
+        "numbers, a plot's points), checked before the work; ~14-30 bytes each as JSON. An answer sent as "
+        "safetensors (8 bytes a number) may hold 4 times as many.",
     )
 
     header_timeout: float = Field(

@@ -52,7 +52,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # compute requests are dispatched once their body is within the limit.
     compute = post_routes(route for router in routes.COMPUTE for route in router.routes if isinstance(route, APIRoute))
     app.add_middleware(ComputeDispatch, routes=compute, handlers=app.exception_handlers)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, admission=app.state.admission)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_body_bytes,
+        admission=app.state.admission,
+        max_binary_bytes=settings.max_binary_body_bytes,
+    )
     app.add_middleware(RequestContext, post_routes=compute.keys())
     return app
 

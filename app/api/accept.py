@@ -50,3 +50,11 @@ def negotiate(accept: str | None, offered: Sequence[str]) -> str:
     if q <= 0:
         raise NotAcceptable(accept or "", tuple(offered))
     return offered[-chosen]
+
+
+def prefers(accept: str | None, media_type: str, over: str) -> bool:
+    """Whether ``accept`` asks for ``media_type`` more than for ``over`` (the route's default): a route
+    that offers a second encoding answers in it only when asked for it by name (or by a range that
+    ranks it higher)."""
+    ranges = _ranges(accept) if accept else []
+    return bool(ranges) and _quality(media_type, ranges) > _quality(over, ranges)

@@ -23,9 +23,12 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
+from app.api.binary_body import HeaderTooLarge, validate_binary
 from app.api.http_errors import UnsupportedMediaType
 from app.api.large_body import Invalid, StructureTooLarge, validate_large
 from app.schemas.error_entries import body_errors
+from app.schemas.media_types import SAFETENSORS
+from app.schemas.requests import ComputeRequest
 from app.service.limits import OverLimit
 
 M = TypeVar("M", bound=BaseModel)
@@ -34,31 +37,53 @@ M = TypeVar("M", bound=BaseModel)
 THREAD_BODY_BYTES = 64 * 1024
 
 
+def _media(content_type: str) -> str:
+    return content_type.split(";", 1)[0].strip().lower()
+
+
 def _is_json(content_type: str) -> bool:
-    media = content_type.split(";", 1)[0].strip().lower()
+    media = _media(content_type)
     return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
 
 
-def require_json(request: Request) -> None:
-    """Raise UnsupportedMediaType unless the body is declared as JSON.
+def is_binary(content_type: str | None) -> bool:
+    """Whether a Content-Type declares a safetensors body (app.api.binary_body)."""
+    return content_type is not None and _media(content_type) == SAFETENSORS
+
+
+def body_encoding(request: Request) -> str:
+    """``binary`` for a safetensors body, ``json`` for JSON; UnsupportedMediaType for anything else.
 
     A missing Content-Type is refused too: a cross-site "simple request" (a form post, or
     fetch with ``mode: "no-cors"`` and a Blob) can only send text/plain, form encodings or
     none, and must not be able to make a visitor's browser spend this server's CPU.
     """
     content_type = request.headers.get("content-type")
+    if is_binary(content_type):
+        return "binary"
     if content_type is None or not _is_json(content_type):
         raise UnsupportedMediaType(content_type)
+    return "json"
 
 
 async def read_body(request: Request, model: type[M]) -> M:
     """The request body as a ``model``; errors (RequestValidationError) are located under ``body``.
-    A body not declared as JSON is refused (UnsupportedMediaType) before it is read."""
-    require_json(request)
+    A body declared as neither JSON nor safetensors is refused (UnsupportedMediaType) before it is read."""
+    binary = body_encoding(request) == "binary"
     # request.body() would join the body with the stream's closing empty chunk: a copy of
     # the whole body (tens of MB for a large network) that one chunk does not need.
     chunks = [chunk async for chunk in request.stream() if chunk]
     raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    del chunks
+    if binary:
+        header_limit = request.app.state.settings.max_binary_header_bytes
+        if len(raw) > THREAD_BODY_BYTES:
+            body = await anyio.to_thread.run_sync(parse_binary_body, raw, model, header_limit)
+        else:
+            body = parse_binary_body(raw, model, header_limit)
+        if isinstance(body, ComputeRequest):
+            body.came_binary()
+        return body
     if len(raw) > THREAD_BODY_BYTES:
         return await anyio.to_thread.run_sync(parse_large_body, raw, model, request.app.state.settings.max_layers)
     try:
@@ -80,6 +105,18 @@ def parse_large_body(raw: bytes, model: type[M], max_layers: int) -> M:
             exc.found,
             exc.limit,
             "max_layers",
+        ) from None
+
+
+def parse_binary_body(raw: bytes, model: type[M], max_header_bytes: int) -> M:
+    """``raw`` (safetensors) as a ``model`` by app.api.binary_body, its failures as the HTTP layer's exceptions."""
+    try:
+        return validate_binary(raw, model, max_header_bytes)
+    except Invalid as exc:
+        raise request_error(exc.errors, model, exc.more, exc.at_least) from None
+    except HeaderTooLarge as exc:
+        raise OverLimit(
+            ("header",), "the length of the safetensors header in bytes", exc.found, exc.limit, "max_binary_header_bytes"
         ) from None
 
 

@@ -1,4 +1,5 @@
-"""Reject request bodies over ``BACKPROP_MAX_BODY_BYTES`` with 413 before any of it is parsed."""
+"""Reject request bodies over ``BACKPROP_MAX_BODY_BYTES`` (``BACKPROP_MAX_BINARY_BODY_BYTES`` for safetensors)
+with 413 before any of it is parsed."""
 
 from __future__ import annotations
 
@@ -16,6 +17,10 @@ from app.api.memory_release import mark_large
 # ADMITTED_BODY_BYTES reserve that much of the worker's in-flight memory before they are read.
 PARSE_MEMORY_FACTOR = 20
 ADMITTED_BODY_BYTES = 1024 * 1024
+# A safetensors body's arrays are views of it: the body, and a float64 copy of float32 tensors
+# (twice their bytes), at most (bench/README.md).
+BINARY_PARSE_MEMORY_FACTOR = 3
+SAFETENSORS_MEDIA = b"application/x-safetensors"
 
 
 class _ErrorEntry(TypedDict):
@@ -34,23 +39,28 @@ class BodySizeLimit:
     instead of being buffered and parsed together past the worker's memory.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int, admission: Admission | None = None) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, admission: Admission | None = None, max_binary_bytes: int | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.max_binary_bytes = max_bytes if max_binary_bytes is None else max_binary_bytes
         self.admission = admission
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length", b"")
-        if declared.isdigit() and int(declared) > self.max_bytes:
-            await self._reject(send, f"{int(declared):,} bytes")
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length", b"")
+        binary = headers.get(b"content-type", b"").split(b";", 1)[0].strip().lower() == SAFETENSORS_MEDIA
+        limit, setting = (self.max_binary_bytes, "MAX_BINARY_BODY_BYTES") if binary else (self.max_bytes, "MAX_BODY_BYTES")
+        factor = BINARY_PARSE_MEMORY_FACTOR if binary else PARSE_MEMORY_FACTOR
+        if declared.isdigit() and int(declared) > limit:
+            await self._reject(send, f"{int(declared):,} bytes", limit, setting)
             return
         reservation: Ticket | None = None
         try:
             if declared.isdigit() and int(declared) >= ADMITTED_BODY_BYTES:
-                reservation = self._admit(int(declared))
+                reservation = self._admit(int(declared), factor)
             # Buffer the whole body (the JSON parser needs it anyway) so a body without a
             # Content-Length, or with a false one, is still cut off at the limit.
             chunks, size = [], 0
@@ -60,11 +70,11 @@ class BodySizeLimit:
                     return  # the client went away before sending its body
                 chunk = message.get("body", b"")
                 size += len(chunk)
-                if size > self.max_bytes:
-                    await self._reject(send, f"more than {self.max_bytes:,} bytes")
+                if size > limit:
+                    await self._reject(send, f"more than {limit:,} bytes", limit, setting)
                     return
                 if reservation is None and size >= ADMITTED_BODY_BYTES:
-                    reservation = self._admit(self.max_bytes)  # no (true) length: the worst case
+                    reservation = self._admit(limit, factor)  # no (true) length: the worst case
                 chunks.append(chunk)
                 if not message.get("more_body", False):
                     break
@@ -77,6 +87,7 @@ class BodySizeLimit:
             scope[ADMITTED_BODY_KEY] = reservation
         try:
             body = b"".join(chunks)
+            chunks.clear()  # the body is all that is held from here on
             # Parsing it holds many times its size (Python objects per number): a trim follows.
             mark_large(scope, size * 8)
             replayed = False
@@ -93,15 +104,14 @@ class BodySizeLimit:
             if reservation is not None:
                 reservation.release()
 
-    def _admit(self, body_bytes: int) -> Ticket | None:
-        return None if self.admission is None else self.admission.admit(0, body_bytes * PARSE_MEMORY_FACTOR)
+    def _admit(self, body_bytes: int, factor: int) -> Ticket | None:
+        return None if self.admission is None else self.admission.admit(0, body_bytes * factor)
 
-    async def _reject(self, send: Send, found: str) -> None:
+    async def _reject(self, send: Send, found: str, limit: int, setting: str) -> None:
         detail: list[_ErrorEntry] = [
             {
                 "loc": ["body"],
-                "msg": f"the request body is {found}, over the limit of {self.max_bytes:,} bytes; "
-                "the server's setting BACKPROP_MAX_BODY_BYTES raises it",
+                "msg": f"the request body is {found}, over the limit of {limit:,} bytes; the server's setting BACKPROP_{setting} raises it",
                 "type": "limit_exceeded",
             }
         ]

@@ -19,14 +19,16 @@ import anyio.to_thread
 from fastapi import Request, Response
 from starlette.types import Receive, Scope, Send
 
+from app.api.accept import prefers
 from app.api.admission import SCOPE_KEY as ADMITTED_BODY_KEY
 from app.api.admission import Admission, Ticket
 from app.api.body import read_body
 from app.api.memory_release import mark_large
 from app.api.metering import metered
-from app.api.response_bodies import JSONBody
+from app.api.response_bodies import JSONBody, SafetensorsBody
 from app.config import Settings
 from app.nn.errors import Stopped
+from app.schemas.media_types import JSON, SAFETENSORS
 from app.schemas.requests import ComputeRequest
 from app.service.limits import estimated_memory, estimated_work, passes
 from app.service.stop import stop_flag
@@ -48,6 +50,8 @@ async def compute(
     ``estimated_work`` and ``estimated_memory`` do not know what ``fn`` does with it."""
     body = await read_body(request, model)
     settings: Settings = request.app.state.settings
+    if finish is JSONBody and prefers(request.headers.get("accept"), SAFETENSORS, JSON):
+        finish, settings = SafetensorsBody, binary_answer_settings(settings)  # type: ignore[assignment]
     work, memory = cost(body) if cost is not None else (estimated_work(body, passes(body)), None)
     if work <= settings.inline_work:
         return cast(R, _finish(fn, body, settings, finish))
@@ -97,6 +101,16 @@ async def _set_on_disconnect(request: Request, flag: threading.Event) -> None:
     while (await request.receive())["type"] != "http.disconnect":
         pass
     flag.set()
+
+
+# An answer sent as safetensors takes 8 bytes a number, where JSON takes 14-30: it may hold this many
+# times BACKPROP_MAX_OUTPUT_VALUES numbers (the setting's description says so).
+BINARY_OUTPUT_FACTOR = 4
+
+
+def binary_answer_settings(settings: Settings) -> Settings:
+    """The settings a request answered in safetensors is held to."""
+    return settings.model_copy(update={"max_output_values": BINARY_OUTPUT_FACTOR * settings.max_output_values})
 
 
 class ClientGone(Response):

@@ -12,11 +12,14 @@ QUOTE_LIMIT = 80
 
 
 class UnsupportedMediaType(Exception):
-    """A POST whose Content-Type is not JSON (415)."""
+    """A POST whose Content-Type is neither JSON nor safetensors (415)."""
 
     def __init__(self, content_type: str | None) -> None:
         found = "no Content-Type" if content_type is None else f"Content-Type {quoted(content_type, QUOTE_LIMIT)!r}"
-        self.message = f"the body must be JSON sent with Content-Type: application/json, but the request has {found}"
+        self.message = (
+            "the body must be JSON sent with Content-Type: application/json, or safetensors sent with "
+            f"Content-Type: application/x-safetensors, but the request has {found}"
+        )
         super().__init__(self.message)
 
 

@@ -36,6 +36,7 @@ from app.examples import (
     example_body,
     openapi_examples,
 )
+from app.schemas.media_types import SAFETENSORS
 
 REF = "#/components/schemas/{model}"
 
@@ -44,7 +45,20 @@ def request_body(endpoint: str) -> dict[str, Any]:
     """``openapi_extra`` declaring ``endpoint``'s request model as the JSON body, with the named
     examples' bodies for it (seed first, so it prefills "Try it out")."""
     content = {"schema": {"$ref": REF.format(model=ENDPOINTS[endpoint].model.__name__)}, "examples": openapi_examples(endpoint)}
-    return {"requestBody": {"required": True, "content": {"application/json": content}}}
+    return {
+        "requestBody": {
+            "required": True,
+            "description": BINARY_BODY_DESCRIPTION,
+            "content": {"application/json": content, SAFETENSORS: {"schema": {"type": "string", "format": "binary"}}},
+        }
+    }
+
+
+BINARY_BODY_DESCRIPTION = (
+    "JSON, or safetensors (`Content-Type: application/x-safetensors`): each array of numbers a tensor "
+    "named by its path in the JSON body (`inputs`, `network.layers.0.weights`; a PyTorch state_dict key "
+    "such as `0.weight` is the network's), F64 or F32, and `__metadata__.request` the other fields as JSON."
+)
 
 
 def default_settings() -> Settings:

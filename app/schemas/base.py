@@ -92,6 +92,8 @@ LOCATED_ERROR_TYPES = frozenset(
         # /v1/graph's labels: a node the graph does not have, or a label that cannot be drawn.
         "unknown_node",
         "label_text",
+        # A safetensors body that is not a valid file, or whose tensors cannot stand where they are named.
+        "safetensors_invalid",
         # Written by app.schemas.error_hints from pydantic's own errors.
         "not_2d",
         "unknown_field",

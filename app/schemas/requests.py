@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn, Union
 from pydantic import (
     Discriminator,
     Field,
+    PrivateAttr,
     Tag,
     ValidationError,
     ValidatorFunctionWrapHandler,
@@ -203,7 +204,19 @@ def request_size(network: NetworkSpec, batch: int) -> RequestSize:
 
 
 class ComputeRequest(StrictModel):
-    """A body that asks for computation: its ``size`` is what the limits and admission control read."""
+    """A body that asks for computation: its ``size`` is what the limits and admission control read;
+    ``binary_body``: it came as safetensors (set by the HTTP layer), whose limits are its own
+    (app.service.limits)."""
+
+    _binary_body: bool = PrivateAttr(default=False)
+
+    @property
+    def binary_body(self) -> bool:
+        return self._binary_body
+
+    def came_binary(self) -> None:
+        """Record that the body came as safetensors (the HTTP layer's, before the limits are checked)."""
+        self._binary_body = True
 
     @property
     def size(self) -> RequestSize:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +24,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-MEDIA_TYPE = "application/x-safetensors"
+from app.schemas.media_types import SAFETENSORS
+
+MEDIA_TYPE = SAFETENSORS
 DTYPES: Mapping[str, np.dtype[Any]] = {"F64": np.dtype("<f8"), "F32": np.dtype("<f4")}
 NAMES = {np.dtype("float64"): "F64", np.dtype("float32"): "F32"}
 METADATA = "__metadata__"
@@ -123,3 +126,41 @@ def encode(tensors: Mapping[str, NDArray[np.floating[Any]]], metadata: Mapping[s
     text = json.dumps(header, separators=(",", ":")).encode()
     text += b" " * (-len(text) % 8)  # the data starts 8-byte aligned, as safetensors writes it
     return len(text).to_bytes(8, "little") + text + b"".join(parts)
+
+
+# -- tensor names: a tensor of a request or an answer is named by its path in the JSON body ---------
+
+STATE_DICT = "state_dict"
+# What safetensors.torch.save_file writes for an nn.Sequential of Linear layers: ``0.weight``, ``2.bias``.
+_STATE_DICT_KEY = re.compile(r"[0-9]+\.(weight|bias)\Z")
+_INDEX = re.compile(r"[0-9]+\Z")
+NETWORK_STATE_DICT = ("network", STATE_DICT)
+
+
+def is_state_dict_key(name: str) -> bool:
+    """Whether ``name`` is a key of a PyTorch state_dict of Linear layers (``0.weight``, ``2.bias``)."""
+    return _STATE_DICT_KEY.match(name) is not None
+
+
+def tensor_path(name: str) -> tuple[str | int, ...]:
+    """The path into the JSON body that the tensor ``name`` stands for: ``network.layers.0.weights`` is
+    ``("network", "layers", 0, "weights")``; after ``state_dict`` the rest is one key
+    (``network.state_dict.0.weight``); a bare state_dict key (``0.weight``) is the network's."""
+    if is_state_dict_key(name):
+        return (*NETWORK_STATE_DICT, name)
+    parts = name.split(".")
+    path: list[str | int] = []
+    for i, part in enumerate(parts):
+        if path and path[-1] == STATE_DICT:
+            path.append(".".join(parts[i:]))
+            break
+        path.append(int(part) if _INDEX.match(part) else part)
+    return tuple(path)
+
+
+def tensor_name(path: tuple[str | int, ...]) -> str:
+    """The name of the tensor at ``path`` (the inverse of tensor_path): the network's state_dict keys
+    keep their own names, so that a file of only those is a state_dict PyTorch loads as it is."""
+    if len(path) == 3 and path[:2] == NETWORK_STATE_DICT:
+        return str(path[2])
+    return ".".join(str(part) for part in path)

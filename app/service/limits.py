@@ -78,7 +78,10 @@ def check_limits(req: ForwardRequest, settings: Settings, iterations: int = 1, r
     """Raise OverLimit when ``req`` is over any configured limit, its computation of ``iterations`` run ``runs`` times."""
     s = req.size
     check(s.layers, settings.max_layers, ("network", "layers"), "the number of layers", "max_layers")
-    check(s.parameters, settings.max_parameters, ("network",), "the number of parameters", "max_parameters")
+    if req.binary_body:
+        check(s.parameters, settings.max_binary_parameters, ("network",), "the number of parameters", "max_binary_parameters")
+    else:
+        check(s.parameters, settings.max_parameters, ("network",), "the number of parameters", "max_parameters")
     check(s.batch, settings.max_batch, ("inputs",), "the batch size (input rows)", "max_batch")
     check(
         s.activations,

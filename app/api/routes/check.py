@@ -3,7 +3,7 @@ from fastapi import APIRouter, Request
 from app.api.compute import compute
 from app.api.errors import BODY_ERROR_RESPONSES
 from app.api.openapi import request_body
-from app.api.response_bodies import JSONBody
+from app.api.response_bodies import BINARY_ANSWER, JSONBody
 from app.schemas.requests import CheckRequest
 from app.schemas.responses import CheckResponse
 from app.service.check import run_check
@@ -28,7 +28,7 @@ DESCRIPTION = (
     summary="Check a learner's numbers: which are right, which follow from their own, and which mistake explains the rest",
     description=DESCRIPTION,
     response_model=CheckResponse,
-    responses=BODY_ERROR_RESPONSES,
+    responses={**BODY_ERROR_RESPONSES, **BINARY_ANSWER},
     openapi_extra=request_body("check"),
 )
 async def check(request: Request) -> JSONBody:

@@ -3,7 +3,7 @@ from fastapi import APIRouter, Request
 from app.api.compute import compute
 from app.api.errors import BODY_ERROR_RESPONSES
 from app.api.openapi import request_body
-from app.api.response_bodies import JSONBody
+from app.api.response_bodies import BINARY_ANSWER, JSONBody
 from app.schemas.requests import LossRequest
 from app.schemas.responses import LossResponse
 from app.service.loss import run_loss
@@ -16,7 +16,7 @@ router = APIRouter(prefix="/v1/loss", tags=["backprop"])
     operation_id="loss",
     summary="The loss of the network's output against targets",
     response_model=LossResponse,
-    responses=BODY_ERROR_RESPONSES,
+    responses={**BODY_ERROR_RESPONSES, **BINARY_ANSWER},
     openapi_extra=request_body("loss"),
 )
 async def loss(request: Request) -> JSONBody:

@@ -3,7 +3,7 @@ from fastapi import APIRouter, Request, Response
 from app.api.compute import compute
 from app.api.errors import BODY_ERROR_RESPONSES, BODY_ERROR_RESPONSES_EXPLICIT
 from app.api.openapi import request_body
-from app.api.response_bodies import SVG_RESPONSE, SVGBody, ndjson_response
+from app.api.response_bodies import BINARY_ANSWER, SVG_RESPONSE, SVGBody, ndjson_response
 from app.schemas.media_types import NDJSON
 from app.schemas.requests import TrainRequest
 from app.schemas.responses import TrainResponse
@@ -27,7 +27,10 @@ STREAM_DESCRIPTION = (
     response_model=TrainResponse,
     responses={
         **BODY_ERROR_RESPONSES,
-        200: {"content": {NDJSON: {"schema": {"type": "string"}}}, "description": "The trace (JSON), or a stream of it (NDJSON)."},
+        200: {
+            "content": {NDJSON: {"schema": {"type": "string"}}, **BINARY_ANSWER[200]["content"]},
+            "description": "The trace (JSON), a stream of it (NDJSON), or its arrays as safetensors.",
+        },
     },
     openapi_extra=request_body("train"),
 )
