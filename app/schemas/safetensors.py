@@ -113,19 +113,21 @@ def _entry(name: str, spec: Any, data_bytes: int) -> tuple[np.dtype[Any], tuple[
 def encode(tensors: Mapping[str, NDArray[np.floating[Any]]], metadata: Mapping[str, str] | None = None) -> bytes:
     """``tensors`` (float64 or float32) as a safetensors file, in the given order, little-endian."""
     header: dict[str, Any] = {METADATA: dict(metadata)} if metadata else {}
-    parts: list[bytes] = []
+    parts: list[memoryview] = []
     position = 0
     for name, array in tensors.items():
         dtype = NAMES.get(array.dtype)
         if dtype is None:
             raise ValueError(f"{name}: only float64 and float32 are encoded, not {array.dtype}")
-        raw = np.ascontiguousarray(array, dtype=DTYPES[dtype]).tobytes()
-        header[name] = {"dtype": dtype, "shape": list(array.shape), "data_offsets": [position, position + len(raw)]}
+        # A view of the array's own bytes (a copy only when it is not C-contiguous little-endian): the
+        # one join below is the only copy of the data.
+        raw = memoryview(np.ascontiguousarray(array, dtype=DTYPES[dtype])).cast("B")
+        header[name] = {"dtype": dtype, "shape": list(array.shape), "data_offsets": [position, position + raw.nbytes]}
         parts.append(raw)
-        position += len(raw)
+        position += raw.nbytes
     text = json.dumps(header, separators=(",", ":")).encode()
     text += b" " * (-len(text) % 8)  # the data starts 8-byte aligned, as safetensors writes it
-    return len(text).to_bytes(8, "little") + text + b"".join(parts)
+    return b"".join([len(text).to_bytes(8, "little"), text, *parts])
 
 
 # -- tensor names: a tensor of a request or an answer is named by its path in the JSON body ---------
