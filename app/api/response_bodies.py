@@ -40,9 +40,15 @@ class SafetensorsBody(Response):
     media_type = SAFETENSORS
 
     def render(self, content: Any) -> bytes:
-        tensors: dict[str, NDArray[np.floating[Any]]] = {}
-        rest = _without_arrays(content, (), tensors)
-        return encode(tensors, {RESPONSE_KEY: orjson.dumps(rest, option=_OPTIONS).decode()})
+        return safetensors_file(content, RESPONSE_KEY)
+
+
+def safetensors_file(content: Any, key: str) -> bytes:
+    """``content`` (JSON-ready, numpy arrays included) as a safetensors file: its arrays of numbers as
+    tensors named by their paths, the rest as JSON in ``__metadata__[key]``."""
+    tensors: dict[str, NDArray[np.floating[Any]]] = {}
+    rest = _without_arrays(content, (), tensors)
+    return encode(tensors, {key: orjson.dumps(rest, option=_OPTIONS).decode()})
 
 
 def _without_arrays(node: Any, path: tuple[str | int, ...], tensors: dict[str, NDArray[np.floating[Any]]]) -> Any:

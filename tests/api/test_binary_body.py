@@ -266,3 +266,13 @@ def test_fuzzed_files_never_fail_the_server(client, seed):
         assert r.status_code == 200 or 400 <= r.status_code < 500, r.text
         if r.status_code != 200:
             assert all(e["loc"][:1] == ["body"] or e["loc"] == ["body"] for e in r.json()["detail"]), r.text
+
+
+@pytest.mark.parametrize("endpoint", ["gradients", "train", "check"])
+def test_example_bodies_come_as_safetensors_too(client, endpoint):
+    url = f"/v1/examples/seed?for={endpoint}"
+    raw = client.get(url, headers={"accept": "application/x-safetensors"})
+    assert raw.headers["content-type"] == "application/x-safetensors"
+    expected = client.post(f"/v1/{endpoint}", json=client.get(url).json())
+    assert expected.status_code == 200
+    assert client.post(f"/v1/{endpoint}", content=raw.content, headers=BINARY_HEADERS).json() == expected.json()

@@ -1,8 +1,13 @@
 from typing import TYPE_CHECKING, Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query, Response
+import orjson
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 
+from app.api.accept import prefers
+from app.api.binary_body import REQUEST_KEY
+from app.api.response_bodies import safetensors_file
 from app.examples import DEFAULT_ENDPOINT, ENDPOINTS, EXAMPLES, ExampleNotFound, example_json, find_example
+from app.schemas.media_types import JSON, SAFETENSORS
 from app.schemas.responses import ErrorBody, ExampleList, ExampleSummary
 
 router = APIRouter(prefix="/v1/examples", tags=["examples"])
@@ -40,12 +45,17 @@ def list_examples() -> ExampleList:
     summary="A ready-to-post body for one endpoint (by default /v1/train)",
     response_class=Response,
     responses={
-        200: {"description": "The body, ready to post to the endpoint.", "content": {"application/json": {"schema": ANY_BODY}}},
+        200: {
+            "description": "The body, ready to post to the endpoint: JSON or, with `Accept: application/x-safetensors`, "
+            "the same body as safetensors (its arrays as tensors, the rest in `__metadata__.request`).",
+            "content": {"application/json": {"schema": ANY_BODY}, SAFETENSORS: {"schema": {"type": "string", "format": "binary"}}},
+        },
         404: {"model": ErrorBody, "description": "No example has that name, or it has no body for that endpoint."},
         422: {"model": ErrorBody, "description": "`for` is not an endpoint's name."},
     },
 )
 def get_example(
+    request: Request,
     name: Annotated[str, Path(description="An example's name.", examples=["seed"])],
     endpoint: Annotated[EndpointName, Query(alias="for", description=FOR_DESCRIPTION)] = DEFAULT_ENDPOINT,
 ) -> Response:
@@ -53,4 +63,6 @@ def get_example(
         find_example(name, endpoint)
     except ExampleNotFound as missing:
         raise _not_found(missing.field, missing.message) from None
-    return Response(example_json(name, endpoint), media_type="application/json")
+    if prefers(request.headers.get("accept"), SAFETENSORS, JSON):
+        return Response(safetensors_file(orjson.loads(example_json(name, endpoint)), REQUEST_KEY), media_type=SAFETENSORS)
+    return Response(example_json(name, endpoint), media_type=JSON)
