@@ -121,7 +121,7 @@ def encode(tensors: Mapping[str, NDArray[np.floating[Any]]], metadata: Mapping[s
             raise ValueError(f"{name}: only float64 and float32 are encoded, not {array.dtype}")
         # A view of the array's own bytes (a copy only when it is not C-contiguous little-endian): the
         # one join below is the only copy of the data.
-        raw = memoryview(np.ascontiguousarray(array, dtype=DTYPES[dtype])).cast("B")
+        raw = np.ascontiguousarray(array, dtype=DTYPES[dtype]).data.cast("B")
         header[name] = {"dtype": dtype, "shape": list(array.shape), "data_offsets": [position, position + raw.nbytes]}
         parts.append(raw)
         position += raw.nbytes
