@@ -276,3 +276,11 @@ def test_example_bodies_come_as_safetensors_too(client, endpoint):
     expected = client.post(f"/v1/{endpoint}", json=client.get(url).json())
     assert expected.status_code == 200
     assert client.post(f"/v1/{endpoint}", content=raw.content, headers=BINARY_HEADERS).json() == expected.json()
+
+
+def test_a_training_trace_is_tensors_too(client):
+    body = {**client.get("/v1/examples/seed?for=train").json(), "iterations": 3, "record": ["output", "gradients", "network"]}
+    raw = client.post("/v1/train", json=body, headers={"accept": "application/x-safetensors"}).content
+    names = set(header(raw)) - {"__metadata__"}
+    assert {"trace.2.output", "trace.2.gradients.1.weights", "trace.2.network.layers.0.weights", "network.layers.1.biases"} <= names
+    assert from_binary_answer(raw) == client.post("/v1/train", json=body).json()
