@@ -163,15 +163,15 @@ _CHECK_FIELDS = tuple(CheckRequest.model_fields)
 
 
 def _loss_fields(arguments: Mapping[str, Any]) -> dict[str, Any]:
-    return {name: arguments[name] for name in _LOSS_FIELDS}
+    return {name: arguments[name] for name in _LOSS_FIELDS if name in arguments}  # dtype: not yet a method argument
 
 
 def _train_fields(arguments: Mapping[str, Any]) -> dict[str, Any]:
-    return {name: arguments[name] for name in _TRAIN_FIELDS}
+    return {name: arguments[name] for name in _TRAIN_FIELDS if name in arguments}  # dtype: not yet a method argument
 
 
 def _check_fields(arguments: Mapping[str, Any]) -> dict[str, Any]:
-    return {name: arguments[name] for name in _CHECK_FIELDS}
+    return {name: arguments[name] for name in _CHECK_FIELDS if name in arguments}  # dtype: not yet a method argument
 
 
 def _graph_request(arguments: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str], type[Any]]:

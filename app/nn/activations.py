@@ -1,4 +1,5 @@
-"""Activation functions, each beside its derivative, with PyTorch's float64 conventions.
+"""Activation functions, each beside its derivative, with PyTorch's float64 conventions (float32's too:
+each computes in its argument's dtype).
 
 Every entry of ``ACTIVATIONS`` maps a name to an :class:`Activation` holding
 ``forward(z, out=None) -> a`` and ``backward(z, a, grad_a, out=None) -> grad_z``;
@@ -79,13 +80,20 @@ def _relu_backward(z: Array, a: Array, grad: Array, out: Array | None = None) ->
     return np.multiply(grad, z > 0.0, out=out)
 
 
+def _leaky_slopes(z: Array) -> Array:
+    # 1 or the negative slope per element, in z's dtype (torch casts the slope to float32 in float32).
+    one, slope = np.ones((), z.dtype), np.asarray(LEAKY_RELU_SLOPE, z.dtype)
+    slopes: Array = np.where(z > 0.0, one, slope)
+    return slopes
+
+
 def _leaky_relu(z: Array, out: Array | None = None) -> Array:
-    return np.multiply(z, np.where(z > 0.0, 1.0, LEAKY_RELU_SLOPE), out=out)
+    return np.multiply(z, _leaky_slopes(z), out=out)
 
 
 def _leaky_relu_backward(z: Array, a: Array, grad: Array, out: Array | None = None) -> Array:
     # PyTorch: the slope at exactly 0 is the negative slope.
-    return np.multiply(grad, np.where(z > 0.0, 1.0, LEAKY_RELU_SLOPE), out=out)
+    return np.multiply(grad, _leaky_slopes(z), out=out)
 
 
 def _sigmoid(z: Array, out: Array | None = None) -> Array:

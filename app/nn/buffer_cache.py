@@ -11,15 +11,18 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from app.nn.layout import Array, Layout, fill
+import numpy as np
+from numpy.typing import DTypeLike
+
+from app.nn.layout import Array, Layout, fill, float_dtype
 from app.nn.workspace import Packed, Workspace
 
 if TYPE_CHECKING:  # network.py imports this module; Layer is only read here
     from app.nn.network import Layer
 
-# Shapes whose parameters and workspace together hold at most this many float64 are kept...
+# Shapes whose parameters and workspace together hold at most this many floats are kept...
 SHARED_FLOATS = 4096
 # ... the most recently used this many per thread.
 SHARED_SHAPES = 8
@@ -27,17 +30,18 @@ SHARED_SHAPES = 8
 
 class _PerThread(threading.local):
     def __init__(self) -> None:
-        self.packed: OrderedDict[tuple[Layout, int], Packed] = OrderedDict()
+        self.packed: OrderedDict[tuple[Layout, int, np.dtype[Any]], Packed] = OrderedDict()
 
 
 _cache = _PerThread()
 
 
-def prepared(layers: Sequence[Layer], inputs: Array) -> tuple[Packed, bool]:
-    """``Packed.of(layers, inputs)``, or this thread's buffers for the same shapes refilled; and
-    whether they are shared (so that results must be copied out of them before the next pass)."""
+def prepared(layers: Sequence[Layer], inputs: Array, dtype: DTypeLike = np.float64) -> tuple[Packed, bool]:
+    """``Packed.of(layers, inputs, dtype)``, or this thread's buffers for the same shapes and dtype refilled;
+    and whether they are shared (so that results must be copied out of them before the next pass)."""
     layout = Layout.of(layers)
-    key = (layout, inputs.shape[0])
+    dtype = float_dtype(dtype)
+    key = (layout, inputs.shape[0], dtype)
     cache = _cache.packed
     p = cache.get(key)
     if p is not None:
@@ -46,7 +50,7 @@ def prepared(layers: Sequence[Layer], inputs: Array) -> tuple[Packed, bool]:
         fill(p.blocks, layers)
         p.ws.load(inputs)
         return p, True
-    p = Packed.of(layers, inputs)
+    p = Packed.of(layers, inputs, dtype)
     if layout.size + Workspace.floats(layout, inputs.shape[0]) > SHARED_FLOATS:
         return p, False
     cache[key] = p

@@ -1,4 +1,4 @@
-"""Where a network's parameters sit in one flat float64 vector.
+"""Where a network's parameters sit in one flat vector (float64, or float32 when a computation asks for it).
 
 Layer ``k`` (``W_k`` ``[out][in]``, ``b_k`` ``[out]``) is one block of ``(in + 1) * out``
 consecutive floats, read as the ``[in + 1][out]`` matrix ``[W_k.T; b_k]``: the transposed
@@ -17,16 +17,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import DTypeLike, NDArray
 
 if TYPE_CHECKING:  # network.py imports this module; Layer is only read here, never built
     from app.nn.network import Layer
 
-#: Every array of the engine: float64, as PyTorch computes in double precision.
+#: Every array of the engine: float64, as PyTorch computes in double precision; a computation asked
+#: for in float32 (``dtype``, as PyTorch's default dtype) holds float32 arrays under the same name.
 Array = NDArray[np.float64]
+#: The dtypes the engine computes in; float64 is every function's default.
+FLOAT_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
 #: Which of a layer's parameters a flat index points at.
 Kind = Literal["weights", "biases"]
 
@@ -71,13 +74,13 @@ class Layout:
         """Per-layer ``(weights [out][in], biases [out])`` views into ``flat``; writing them writes ``flat``."""
         return tuple((block[:-1].T, block[-1]) for block in self.blocks(flat))
 
-    def pack(self, layers: Sequence[Layer]) -> Array:
-        """A new flat ``[size]`` vector holding every layer's parameters."""
-        return self.packed(layers)[0]
+    def pack(self, layers: Sequence[Layer], dtype: DTypeLike = np.float64) -> Array:
+        """A new flat ``[size]`` vector of ``dtype`` holding every layer's parameters."""
+        return self.packed(layers, dtype)[0]
 
-    def packed(self, layers: Sequence[Layer]) -> tuple[Array, tuple[Array, ...]]:
-        """``pack(layers)`` and its ``blocks``."""
-        flat = np.empty(self.size)
+    def packed(self, layers: Sequence[Layer], dtype: DTypeLike = np.float64) -> tuple[Array, tuple[Array, ...]]:
+        """``pack(layers, dtype)`` and its ``blocks``."""
+        flat = np.empty(self.size, dtype=float_dtype(dtype))
         blocks = self.blocks(flat)
         fill(blocks, layers)
         return flat, blocks
@@ -101,6 +104,14 @@ def _layout(shapes: tuple[tuple[int, int], ...], activations: tuple[str, ...]) -
     # Few distinct layouts recur (a client posts the same network again and again), so one
     # is shared rather than rebuilt per request; buffer caches key on it.
     return Layout(shapes, activations)
+
+
+def float_dtype(dtype: DTypeLike) -> np.dtype[Any]:
+    """``dtype`` as a numpy dtype, one of ``FLOAT_DTYPES`` (ValueError otherwise)."""
+    d = np.dtype(dtype)
+    if d not in FLOAT_DTYPES:
+        raise ValueError(f"the engine computes in float64 or float32, not {d}")
+    return d
 
 
 def fill(blocks: Sequence[Array], layers: Sequence[Layer]) -> None:

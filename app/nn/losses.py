@@ -1,4 +1,4 @@
-"""Loss functions with PyTorch's float64 semantics: one class per loss, each holding all it is.
+"""Loss functions with PyTorch's float64 semantics (float32's too): one class per loss, each holding all it is.
 
 A loss is one object (an instance of a :class:`Loss` subclass, registered in ``LOSSES``) that
 carries, side by side:
@@ -24,6 +24,9 @@ targets): ``LOSSES["cross_entropy"].bind(...)`` is the loss with them, the same 
 for the engine, which takes a loss name or such a bound :class:`Loss` wherever it takes a loss.
 Class-index targets reach a loss as one-hot rows (``class_index_targets``); the bound loss
 knows they stand for indices where torch treats the two differently (a weighted mean's divisor).
+
+A loss computes in the dtype of its arrays: float32 ``x`` and ``y`` give float32 terms and
+gradients, as torch's float32 losses (``astype`` casts a bound loss's own arrays to match).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from types import MappingProxyType
-from typing import ClassVar, Literal, NamedTuple, Protocol, get_args
+from typing import Any, ClassVar, Literal, NamedTuple, Protocol, get_args
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -216,6 +219,11 @@ class Loss(ABC):
         if class_weights is None and not label_smoothing and not index_targets:
             return self
         raise ValueError(f"{self.name} takes no class weights, label smoothing or class-index targets")
+
+    def astype(self, dtype: np.dtype[Any]) -> Loss:
+        """This loss with its own arrays (none here; cross_entropy's class weights) in ``dtype``, the
+        dtype of the ``x`` and ``y`` it will take: this very loss when nothing changes."""
+        return self
 
     def count(self, y: Array, reduction: Reduction) -> int | float:
         """What ``mean`` divides by for targets ``y`` ``[batch][units]``: samples for per-row losses,
@@ -409,6 +417,13 @@ class CrossEntropy(Loss):
         if not 0.0 <= options.label_smoothing < 1.0:
             raise ValueError(f"label_smoothing must be in [0, 1), not {options.label_smoothing!r}")
         return replace(self, options=options)
+
+    def astype(self, dtype: np.dtype[Any]) -> Loss:
+        weights = None if self.options is None else self.options.class_weights
+        if weights is None or weights.dtype == dtype:
+            return self
+        assert self.options is not None  # it holds the weights
+        return replace(self, options=replace(self.options, class_weights=weights.astype(dtype)))
 
     def terms(self, x: Array, y: Array) -> Array:
         # -sum_j e_j log_softmax(x)_j, one term per sample.

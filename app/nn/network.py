@@ -1,4 +1,4 @@
-"""Dense layers in float64: the forward pass, the loss, and backpropagation.
+"""Dense layers in float64 (or float32): the forward pass, the loss, and backpropagation.
 
 ``reference.py`` is the same maths written plainly; read it first. For ``n`` layers, inputs
 ``x`` ``[batch][in_0]`` and layer ``k`` with ``W_k`` ``[out_k][in_k]`` (as in ``torch.nn.Linear``),
@@ -17,6 +17,9 @@ This module computes exactly that, in place: the parameters live in one flat vec
 ``a_{k-1}`` one product gives ``z_k`` and one gives both gradients), every pass writes into
 preallocated buffers (``workspace.py``), and each thread reuses the buffers of small shapes
 (``buffer_cache.py``). ``forward`` and ``evaluate`` return new arrays and never write their inputs.
+
+They compute in ``dtype``: float64 by default, as PyTorch in double precision; float32 as PyTorch's
+default dtype, every buffer float32 (and BLAS's sgemm), the arrays returned float32.
 """
 
 from __future__ import annotations
@@ -25,9 +28,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from app.nn.buffer_cache import prepared
-from app.nn.layout import Array, Layout, weight_views
+from app.nn.layout import Array, Layout, float_dtype, weight_views
 from app.nn.losses import Loss, Reduction, get_loss
 from app.nn.workspace import Workspace
 
@@ -172,9 +176,9 @@ def checked_pass(
     return value
 
 
-def forward(layers: Sequence[Layer], inputs: Array) -> Forward:
-    """Run ``inputs`` ``[batch][in_0]`` through ``layers``; raises NonFiniteError at the first overflow."""
-    p, shared = prepared(layers, inputs)
+def forward(layers: Sequence[Layer], inputs: Array, *, dtype: DTypeLike = np.float64) -> Forward:
+    """Run ``inputs`` ``[batch][in_0]`` through ``layers`` in ``dtype``; raises NonFiniteError at the first overflow."""
+    p, shared = prepared(layers, inputs, dtype)
     # Overflow is detected explicitly, so numpy's warnings are noise.
     with np.errstate(all="ignore"):
         forward_pass(p.blocks, p.ws)
@@ -197,14 +201,24 @@ def evaluate(
     reduction: Reduction,
     *,
     gradients: bool = True,
+    dtype: DTypeLike = np.float64,
 ) -> Evaluation:
-    """Forward, loss and (optionally) dLoss/dtheta for every parameter; raises NonFiniteError naming where a value overflowed."""
-    p, shared = prepared(layers, inputs)
+    """Forward, loss and (optionally) dLoss/dtheta for every parameter, in ``dtype``; raises NonFiniteError
+    naming where a value overflowed."""
+    p, shared = prepared(layers, inputs, dtype)
     ws = p.ws
+    targets, loss = in_dtype(targets, loss, ws.dtype)
     with np.errstate(all="ignore"):
         value = checked_pass(p.blocks, ws, targets, loss, reduction, gradients=gradients, weights=p.weights)
     grad = (ws.grad.copy() if shared else ws.grad) if gradients else None
     return Evaluation(_forward(ws, copy=shared), value, grad, p.layout)
+
+
+def in_dtype(targets: Array, loss: str | Loss, dtype: DTypeLike) -> tuple[Array, Loss]:
+    """``targets`` and the loss's own arrays (cross_entropy's class weights) in ``dtype``, so that the loss
+    computes in it too (the same objects when they already are)."""
+    d = float_dtype(dtype)
+    return np.asarray(targets, dtype=d), get_loss(loss).astype(d)
 
 
 def unpack(layout: Layout, flat: Array) -> tuple[Layer, ...]:

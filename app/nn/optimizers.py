@@ -1,4 +1,4 @@
-r"""SGD and Adam with exactly ``torch.optim``'s update rules, on flat float64 parameter vectors.
+r"""SGD and Adam with exactly ``torch.optim``'s update rules, on flat float64 (or float32) parameter vectors.
 
 An optimizer is one frozen dataclass behind the small :class:`Optimizer` protocol:
 
@@ -15,6 +15,10 @@ An optimizer is one frozen dataclass behind the small :class:`Optimizer` protoco
   every one. ``step`` is the pure form, returning new arrays.
 
 Freezing is the caller's: a frozen parameter is restored after the update.
+
+An update computes in the dtype of its arrays. For float32 parameters the caller casts the state
+(``state.astype``); a hyper-parameter (a Python float) then enters each product as float32, as
+in torch, where a float32 tensor times a Python number is float32.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from types import MappingProxyType
 from typing import Any, ClassVar, Protocol, Self, TypeVar
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import DTypeLike, NDArray
 
 Array = NDArray[np.float64]
 Mask = NDArray[np.bool_]
@@ -74,6 +78,14 @@ class OptimizerState:
         return replace(
             self, **{f.name: getattr(self, f.name).copy() for f in fields(self) if isinstance(getattr(self, f.name), np.ndarray)}
         )
+
+    def astype(self, dtype: DTypeLike) -> Self:
+        """This state with its arrays in ``dtype`` (the parameters' dtype): itself when they already are."""
+        arrays = {f.name: getattr(self, f.name) for f in fields(self) if isinstance(getattr(self, f.name), np.ndarray)}
+        # Scratch buffers (np.empty) may hold any bits, which cast to float32 may overflow: harmless.
+        with np.errstate(all="ignore"):
+            changed = {name: a.astype(dtype) for name, a in arrays.items() if a.dtype != dtype}
+        return replace(self, **changed) if changed else self
 
 
 StateT = TypeVar("StateT", bound=OptimizerState)

@@ -11,6 +11,9 @@ parameters; losses, finiteness and the recorded values are then computed for the
 whole chunk at once, and a chunk that holds a failing iteration is cut back to the
 last iteration that completed.
 
+Training computes in ``dtype`` (float64 by default, or float32): every buffer, the optimizer's
+state, the trace's arrays and the parameters returned are of it (``final_loss`` a Python float).
+
 The pieces: ``_Trainer._steps`` runs a chunk's iterations, ``_Parameters`` keeps
 each iteration's parameters (and those before the chunk, for a rollback),
 ``_completed`` finds the first failing iteration of a chunk, ``_trace_rows``
@@ -24,18 +27,18 @@ from dataclasses import dataclass
 from typing import Concatenate, Generic, ParamSpec
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import DTypeLike, NDArray
 
 from app.nn.activations import ACTIVATIONS
 from app.nn.layout import Array, Layout, weight_views
-from app.nn.losses import Loss, Reduction, get_loss
-from app.nn.network import Layer, backward_pass, checked_pass, forward_pass, pass_loss
+from app.nn.losses import Loss, Reduction
+from app.nn.network import Layer, backward_pass, checked_pass, forward_pass, in_dtype, pass_loss
 from app.nn.optimizers import Optimizer, StateT
 from app.nn.workspace import Packed
 
 RECORDABLE = ("output", "gradients", "network")
 MAX_CHUNK = 256
-# A chunk's history buffers hold at most about this many float64 each (512 KiB).
+# A chunk's history buffers hold at most about this many floats each (512 KiB in float64).
 CHUNK_VALUES = 1 << 16
 P = ParamSpec("P")
 
@@ -125,16 +128,17 @@ def start_training(
     record_every: int = 1,
     record: frozenset[str] = frozenset(),
     trainable: NDArray[np.bool_] | None = None,
+    dtype: DTypeLike = np.float64,
 ) -> Iterator[TraceChunk | Outcome]:
     """Check iteration 1 now, then iterate over trace chunks as they are computed; the last item is the Outcome.
 
     ``inputs`` are ``[batch][in_0]``, ``targets`` ``[batch][out_last]``; ``loss`` is a name of
     ``LOSSES`` or a bound Loss; ``record`` names what the trace keeps besides the losses (of
     ``RECORDABLE``); ``trainable`` is a flat boolean ``[n]`` mask in ``Layout.of(layers)`` order
-    (``None``: all). Raises NonFiniteError at once when the *initial* network already overflows
-    (a bad request); later overflow is divergence.
+    (``None``: all); ``dtype`` what it computes in. Raises NonFiniteError at once when the *initial*
+    network already overflows (a bad request); later overflow is divergence.
     """
-    trainer = _Trainer(layers, inputs, targets, loss, reduction, optimizer, iterations, record_every, record, trainable)
+    trainer = _Trainer(layers, inputs, targets, loss, reduction, optimizer, iterations, record_every, record, trainable, dtype)
     return trainer.run()
 
 
@@ -205,8 +209,8 @@ class _Parameters:
     """
 
     def __init__(self, packed: Packed, k: int) -> None:
-        layout = packed.layout
-        self._histories = (np.empty((k, layout.size)), np.empty((k, layout.size)))
+        layout, dtype = packed.layout, packed.params.dtype
+        self._histories = (np.empty((k, layout.size), dtype=dtype), np.empty((k, layout.size), dtype=dtype))
         self.rows = self._histories[0]
         self.in_place = k > 1
         self.initial = packed.params.copy() if self.in_place else packed.params
@@ -247,11 +251,13 @@ class _Trainer(Generic[StateT]):
         record_every: int,
         record: frozenset[str],
         trainable: NDArray[np.bool_] | None,
+        dtype: DTypeLike = np.float64,
     ) -> None:
-        packed = Packed.of(layers, inputs)
+        packed = Packed.of(layers, inputs, dtype)
         self.layout, self.ws = packed.layout, packed.ws
-        # The loss itself, not its name: the loop hands it to every backward pass.
-        self.loss = get_loss(loss)
+        dtype = self.ws.dtype
+        # The loss itself, not its name: the loop hands it to every backward pass (targets and loss in dtype).
+        targets, self.loss = in_dtype(targets, loss, dtype)
         self.last_act = ACTIVATIONS[self.layout.activations[-1]]
         self.targets, self.reduction, self.iterations, self.record = targets, reduction, iterations, record
         # A period past the last iteration records the same iterations (the first and the last)
@@ -260,18 +266,18 @@ class _Trainer(Generic[StateT]):
         n = self.layout.size
         batch, n_out = targets.shape
         k = _chunk_length(n, batch, n_out, iterations)
-        self.logits = np.empty((k, batch, n_out))  # each iteration's z_last, before its update
+        self.logits = np.empty((k, batch, n_out), dtype=dtype)  # each iteration's z_last, before its update
         # The z buffers of row r's pass: the workspace's, but the last is row r of the logits.
         self.pres = tuple((*self.ws.pre[:-1], row) for row in self.logits)
-        self.grads = np.empty((k, n)) if "gradients" in record else None
+        self.grads = np.empty((k, n), dtype=dtype) if "gradients" in record else None
         self.params = _Parameters(packed, k)
         self.frozen = None if trainable is None or trainable.all() else ~trainable
         # A non-finite gradient of a trainable parameter makes that parameter non-finite, which the
         # parameter check sees; only frozen parameters' gradients need a check of their own:
         # grad_checks[r] is 0 when iteration r's gradient is finite, else NaN (always 0 unfrozen).
-        self.grad_checks = np.zeros(k)
-        self.zeros = np.zeros(n)
-        self.optimizer, self.state = optimizer, optimizer.init(n)
+        self.grad_checks = np.zeros(k, dtype=dtype)
+        self.zeros = np.zeros(n, dtype=dtype)
+        self.optimizer, self.state = optimizer, optimizer.init(n).astype(dtype)
         with np.errstate(all="ignore"):
             # Iteration 1 runs on the caller's network: an overflow there is a bad request
             # (NonFiniteError, naming the layer), not divergence. Its pass is kept for the loop.

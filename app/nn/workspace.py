@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from app.nn.activations import ACTIVATIONS, Activation
 from app.nn.errors import NonFiniteError
-from app.nn.layout import Array, Layout, weight_views
+from app.nn.layout import Array, Layout, float_dtype, weight_views
 
 if TYPE_CHECKING:  # network.py imports this module; Layer is only read here
     from app.nn.network import Layer
@@ -41,16 +42,18 @@ class Workspace:
     Every value a forward pass computes (the inputs with their ones, ``pre``, the output) lives
     in one flat buffer, ``values``, so that ``check_finite`` covers them all with one sum.
     Scratch space owned by one computation; the arrays a pass leaves are views into it.
+    Every buffer is of ``dtype`` (float64, or float32): the passes then compute in it.
     """
 
-    def __init__(self, layout: Layout, inputs: Array) -> None:
+    def __init__(self, layout: Layout, inputs: Array, dtype: DTypeLike = np.float64) -> None:
         batch = inputs.shape[0]
         n = len(layout.shapes)
         outs = [n_out for n_out, _ in layout.shapes]
         self.layout = layout
+        self.dtype = dtype = float_dtype(dtype)
         self.acts: tuple[Activation, ...] = tuple(ACTIVATIONS[name] for name in layout.activations)
         widths = [n_in + 1 for _, n_in in layout.shapes] + outs + outs[-1:]
-        self.values = np.empty(batch * sum(widths))
+        self.values = np.empty(batch * sum(widths), dtype=dtype)
         parts = _layer_blocks(self.values, batch, widths)
         self.inputs = parts[:n]
         for a in self.inputs:
@@ -61,19 +64,19 @@ class Workspace:
         self.output = parts[-1]
         self.posts = tuple(a[:, :-1] for a in self.inputs[1:]) + (self.output,)
         # Backward scratch, one allocation: delta and d_post per layer.
-        scratch = _layer_blocks(np.empty(2 * batch * sum(outs)), batch, outs + outs)
+        scratch = _layer_blocks(np.empty(2 * batch * sum(outs), dtype=dtype), batch, outs + outs)
         self.delta, self.d_post = scratch[:n], scratch[n:]
-        self.grad = np.empty(layout.size)
+        self.grad = np.empty(layout.size, dtype=dtype)
         self.grad_blocks = layout.blocks(self.grad)
 
     @staticmethod
     def floats(layout: Layout, batch: int) -> int:
-        """How many float64 a workspace for ``layout`` and ``batch`` rows holds."""
+        """How many floats (of its dtype) a workspace for ``layout`` and ``batch`` rows holds."""
         per_sample = sum(n_in + 1 + 3 * n_out for n_out, n_in in layout.shapes) + layout.shapes[-1][0]
         return batch * per_sample + layout.size
 
     def load(self, inputs: Array) -> None:
-        """Write ``inputs`` ``[batch][in_0]`` as layer 0's input (its ones column stays)."""
+        """Write ``inputs`` ``[batch][in_0]`` as layer 0's input (its ones column stays), in the workspace's dtype."""
         self.inputs[0][:, :-1] = inputs
 
     def check_finite(self, loss: float | None = None, *, gradients: bool = False) -> None:
@@ -116,7 +119,8 @@ def _layer_blocks(flat: Array, batch: int, widths: Sequence[int]) -> tuple[Array
 @dataclass(frozen=True)
 class Packed:
     """Layers ready to compute on a batch of inputs: their ``layout``, a new flat parameter vector
-    ``params``, its per-layer ``blocks`` ``[W.T; b]`` and their ``weights`` ``W`` (views), and a workspace."""
+    ``params``, its per-layer ``blocks`` ``[W.T; b]`` and their ``weights`` ``W`` (views), and a workspace,
+    all of one dtype."""
 
     layout: Layout
     params: Array
@@ -125,7 +129,8 @@ class Packed:
     ws: Workspace
 
     @classmethod
-    def of(cls, layers: Sequence[Layer], inputs: Array) -> Packed:
+    def of(cls, layers: Sequence[Layer], inputs: Array, dtype: DTypeLike = np.float64) -> Packed:
+        """``layers`` packed and a workspace for ``inputs``, in ``dtype`` (the arrays are cast to it)."""
         layout = Layout.of(layers)
-        params, blocks = layout.packed(layers)
-        return cls(layout, params, blocks, weight_views(blocks), Workspace(layout, inputs))
+        params, blocks = layout.packed(layers, dtype)
+        return cls(layout, params, blocks, weight_views(blocks), Workspace(layout, inputs, dtype))

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn, Union
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, NoReturn, Union
 
 from pydantic import (
     Discriminator,
@@ -183,6 +183,22 @@ def _no_weights(value: list[float] | None) -> bool:
     return value is None
 
 
+# -- dtype: what the engine computes in ------------------------------------------------------
+
+Dtype = Literal["float64", "float32"]
+DTYPE_DESCRIPTION = (
+    "What the network computes in. float64 (default): PyTorch in double precision, answers exact to the last "
+    "bits. float32: PyTorch's default dtype (torch.float32), every array, product and optimizer step in single "
+    "precision, about 7 significant digits (faster on large networks). /v1/forward, /v1/loss, /v1/gradients, "
+    "/v1/train and /v1/diagram take both; /v1/gradcheck, /v1/explain, /v1/graph and /v1/check compute in float64 only."
+)
+
+
+def _float64(value: str) -> bool:
+    # Left out of dumps at its default, as the class options are.
+    return value == "float64"
+
+
 @dataclass(frozen=True)
 class RequestSize:
     """The sizes limits and work estimates are taken from."""
@@ -228,6 +244,16 @@ class ForwardRequest(ComputeRequest):
 
     network: NetworkSpec
     inputs: Matrix = Field(description="Shape [batch][in_0], one row per sample.")
+    dtype: Dtype = Field(default="float64", exclude_if=_float64, description=DTYPE_DESCRIPTION)
+
+    # Why an endpoint computes in float64 only (None: it takes float32 too), said when dtype is float32.
+    float64_only: ClassVar[str | None] = None
+
+    @model_validator(mode="after")
+    def _dtype_taken(self) -> ForwardRequest:
+        if self.dtype != "float64" and self.float64_only is not None:
+            _option_error("dtype", "dtype_unsupported", f"{self.float64_only}; send dtype float64 or leave it out", self.dtype)
+        return self
 
     @model_validator(mode="after")
     def _inputs_fit(self) -> ForwardRequest:
@@ -486,6 +512,10 @@ class TrainRequest(LossRequest):
 class GradcheckRequest(LossRequest):
     """A loss request plus the finite-difference step and torch.autograd.gradcheck's tolerances."""
 
+    float64_only: ClassVar[str | None] = (
+        "/v1/gradcheck computes in float64 only: in float32 a central difference with a step of 1e-6 is mostly rounding error"
+    )
+
     epsilon: FiniteFloat = Field(default=1e-6, gt=0, description="Central-difference step.")
     atol: FiniteFloat = Field(default=1e-5, ge=0, description="Absolute tolerance.")
     rtol: FiniteFloat = Field(default=1e-3, ge=0, description="Relative tolerance: pass when |a - n| <= atol + rtol * |n|.")
@@ -501,6 +531,8 @@ class ParameterSpec(StrictModel):
 
 class ExplainRequest(LossRequest):
     """A loss request plus the parameter whose gradient to derive."""
+
+    float64_only: ClassVar[str | None] = "/v1/explain derives a gradient in float64 only"
 
     parameter: ParameterSpec
 
@@ -547,6 +579,8 @@ Label = Annotated[str, Field(min_length=1, max_length=MAX_LABEL_CHARS)]
 class GraphRequest(LossRequest):
     """A loss request plus the sample whose computation graph to draw (or all) and labels for its nodes."""
 
+    float64_only: ClassVar[str | None] = "/v1/graph builds the computation graph in float64 only"
+
     sample: Annotated[StrictInt, Field(ge=0)] | None = Field(default=0, description=GRAPH_SAMPLE_DESCRIPTION)
     labels: dict[NodeName, Label] = Field(default_factory=dict, description=GRAPH_LABELS_DESCRIPTION)
 
@@ -589,6 +623,7 @@ class DiagramRequest(ComputeRequest):
     class_weights: Annotated[list[ClassWeight], Field(min_length=1)] | None = Field(
         default=None, exclude_if=_no_weights, description=CLASS_WEIGHTS_DESCRIPTION
     )
+    dtype: Dtype = Field(default="float64", exclude_if=_float64, description=DTYPE_DESCRIPTION)
 
     @model_validator(mode="after")
     def _parts_fit(self) -> DiagramRequest:
@@ -600,7 +635,7 @@ class DiagramRequest(ComputeRequest):
             # The same checks, and the same error locations, as /v1/gradients.
             LossRequest.model_validate(self.model_dump(exclude={"network"}) | {"network": self.network})
         elif self.inputs is not None:
-            ForwardRequest.model_validate({"network": self.network, "inputs": self.inputs})
+            ForwardRequest.model_validate({"network": self.network, "inputs": self.inputs, "dtype": self.dtype})
         return self
 
     @property
@@ -731,6 +766,8 @@ def _found(values: list[Any], depth: int) -> str:
 class CheckRequest(LossRequest):
     """A loss request (or, with ``optimizer`` and ``iterations``, a training as /v1/train takes it) and the
     numbers a learner claims about it."""
+
+    float64_only: ClassVar[str | None] = "/v1/check computes the true numbers in float64 only"
 
     optimizer: OptimizerConfig | None = Field(
         default=None, exclude_if=_none, description="With iterations: the claims are about a training, as /v1/train runs it."

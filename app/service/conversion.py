@@ -1,11 +1,12 @@
-"""Request models to what the engine takes: float64 arrays, layers, a bound loss, an optimizer, a check's problem."""
+"""Request models to what the engine takes: float64 (or, for ``dtype`` float32, float32) arrays, layers, a bound
+loss, an optimizer, a check's problem."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import DTypeLike, NDArray
 
 from app.nn.check import Problem
 from app.nn.layout import Layout
@@ -14,42 +15,51 @@ from app.nn.mistakes import ProblemShape
 from app.nn.network import Layer
 from app.nn.optimizers import Optimizer
 from app.schemas.network import LayerSpec, NetworkSpec
-from app.schemas.requests import CheckRequest, DiagramRequest, LossRequest, OptimizerConfig, TrainRequest
+from app.schemas.requests import CheckRequest, DiagramRequest, ForwardRequest, LossRequest, OptimizerConfig, TrainRequest
 
 Array = NDArray[np.float64]
 
 
-def matrix(rows: list[list[float]]) -> Array:
-    """``rows`` as a ``[len(rows)][len(rows[0])]`` float64 array."""
-    return np.asarray(rows, dtype=np.float64)
+def dtype_of(req: ForwardRequest | DiagramRequest) -> np.dtype[Any]:
+    """The numpy dtype the request computes in: its ``dtype`` field."""
+    return np.dtype(req.dtype)
 
 
-def to_layers(network: NetworkSpec) -> tuple[Layer, ...]:
-    return tuple(_to_layer(spec) for spec in network.layers)
+def matrix(rows: list[list[float]], dtype: DTypeLike = np.float64) -> Array:
+    """``rows`` as a ``[len(rows)][len(rows[0])]`` array of ``dtype`` (float64 by default)."""
+    return np.asarray(rows, dtype=dtype)
 
 
-def _to_layer(spec: LayerSpec) -> Layer:
-    weights = matrix(spec.weights)
-    biases = np.zeros(len(spec.weights)) if spec.biases is None else np.asarray(spec.biases, dtype=np.float64)
+def to_layers(network: NetworkSpec, dtype: DTypeLike = np.float64) -> tuple[Layer, ...]:
+    """The network's layers, their arrays of ``dtype``."""
+    return tuple(_to_layer(spec, dtype) for spec in network.layers)
+
+
+def _to_layer(spec: LayerSpec, dtype: DTypeLike) -> Layer:
+    weights = matrix(spec.weights, dtype)
+    biases = np.zeros(len(spec.weights), dtype=dtype) if spec.biases is None else np.asarray(spec.biases, dtype=dtype)
     return Layer(weights, biases, spec.activation)
 
 
 def to_targets(req: LossRequest | DiagramRequest) -> Array:
-    """``[batch][out_last]`` float64 targets: the rows as sent, or class indices as one-hot rows (which
-    ``to_loss`` tells the loss to read as class indices)."""
+    """``[batch][out_last]`` targets in the request's dtype: the rows as sent, or class indices as one-hot
+    rows (which ``to_loss`` tells the loss to read as class indices)."""
+    dtype = dtype_of(req)
     if req.index_targets:
-        return class_index_targets(req.targets, req.network.n_out)  # type: ignore[arg-type]
-    return matrix(req.targets)  # type: ignore[arg-type]
+        return class_index_targets(req.targets, req.network.n_out).astype(dtype, copy=False)  # type: ignore[arg-type]
+    return matrix(req.targets, dtype)  # type: ignore[arg-type]
 
 
 def loss_arguments(req: LossRequest) -> tuple[tuple[Layer, ...], Array, Array, Loss, Reduction]:
     """What the engine's loss functions take first, from a loss request: the layers, the inputs
-    ``[batch][in]``, the targets ``[batch][out_last]``, the bound loss and the reduction."""
-    return to_layers(req.network), matrix(req.inputs), to_targets(req), to_loss(req), req.reduction
+    ``[batch][in]``, the targets ``[batch][out_last]`` (all in the request's dtype), the bound loss and the reduction."""
+    dtype = dtype_of(req)
+    return to_layers(req.network, dtype), matrix(req.inputs, dtype), to_targets(req), to_loss(req), req.reduction
 
 
 def to_loss(req: LossRequest | DiagramRequest) -> Loss:
-    """The request's loss bound with its cross_entropy options: ``LOSSES[name]`` itself when there are none."""
+    """The request's loss bound with its cross_entropy options: ``LOSSES[name]`` itself when there are none
+    (the engine casts the class weights to the dtype it computes in)."""
     weights = None if req.class_weights is None else np.asarray(req.class_weights, dtype=np.float64)
     return LOSSES[req.loss].bind(  # type: ignore[index]
         class_weights=weights, label_smoothing=req.label_smoothing, index_targets=req.index_targets

@@ -5,7 +5,7 @@ from __future__ import annotations
 from app.config import Settings
 from app.nn.network import forward
 from app.schemas.requests import ForwardRequest
-from app.service.conversion import matrix, to_layers
+from app.service.conversion import dtype_of, matrix, to_layers
 from app.service.limits import check_limits, check_output
 from app.service.payloads import ForwardPayload, contiguous, layers_payload
 
@@ -21,5 +21,6 @@ def run_forward(req: ForwardRequest, settings: Settings) -> ForwardPayload:
         ("inputs",),
         "batch x (2 x the sum of layer widths + output width)",
     )
-    fwd = forward(to_layers(req.network), matrix(req.inputs))
+    dtype = dtype_of(req)
+    fwd = forward(to_layers(req.network, dtype), matrix(req.inputs, dtype), dtype=dtype)
     return {"output": contiguous(fwd.output), "layers": layers_payload(fwd)}

@@ -12,7 +12,7 @@ from app.nn.layout import Layout
 from app.nn.training import Outcome, TraceChunk, recorded_count, start_training
 from app.render.svg import loss_curve
 from app.schemas.requests import TrainRequest
-from app.service.conversion import matrix, to_layers, to_loss, to_mask, to_optimizer, to_targets
+from app.service.conversion import dtype_of, matrix, to_layers, to_loss, to_mask, to_optimizer, to_targets
 from app.service.limits import check_limits, check_output, check_trace
 from app.service.payloads import TraceEntryPayload, TrainPayload, TrainSummaryPayload, gradients_payload, network_payload
 from app.service.stop import stop_point
@@ -114,11 +114,12 @@ def trace_entries(layout: Layout, chunk: TraceChunk) -> list[TraceEntryPayload]:
 def _start(req: TrainRequest, settings: Settings) -> tuple[Layout, Iterator[TraceChunk | Outcome]]:
     check_limits(req, settings, iterations=req.iterations)
     check_trace(req, settings)
-    layers = to_layers(req.network)
+    dtype = dtype_of(req)
+    layers = to_layers(req.network, dtype)
     layout = Layout.of(layers)
     chunks = start_training(
         layers,
-        matrix(req.inputs),
+        matrix(req.inputs, dtype),
         to_targets(req),
         to_loss(req),
         req.reduction,
@@ -127,6 +128,7 @@ def _start(req: TrainRequest, settings: Settings) -> tuple[Layout, Iterator[Trac
         record_every=req.record_every,
         record=frozenset(req.record),
         trainable=to_mask(req, layout),
+        dtype=dtype,
     )
     return layout, chunks
 
