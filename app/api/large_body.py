@@ -493,6 +493,12 @@ class _Walk:
                 else:
                     self.node(value, _field_annotation(info), path + (key,), python or key in wrapped)
             return
+        if origin is dict and isinstance(node, dict) and get_args(annotation):
+            # dict[str, X] (a state_dict): each value at its key, as X.
+            value_annotation = get_args(annotation)[1]
+            for key, value in node.items():
+                self.node(value, value_annotation, path + (key,), python)
+            return
         if origin in (list, tuple) and isinstance(node, list):
             args = get_args(annotation)
             for i, item in enumerate(node):

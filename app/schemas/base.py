@@ -94,6 +94,10 @@ LOCATED_ERROR_TYPES = frozenset(
         "label_text",
         # A safetensors body that is not a valid file, or whose tensors cannot stand where they are named.
         "safetensors_invalid",
+        # A network given in both forms (layers and state_dict), or activations without state_dict;
+        # a state_dict key that is not <index>.weight or <index>.bias.
+        "network_form",
+        "state_dict_key",
         # Written by app.schemas.error_hints from pydantic's own errors.
         "not_2d",
         "unknown_field",

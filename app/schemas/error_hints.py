@@ -14,7 +14,7 @@ import typing
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Tag
 
 from app.schemas.base import quoted
 
@@ -73,6 +73,8 @@ def _child(annotation: Any, part: str | int) -> list[Any]:
         elif typing.get_origin(member) in (list, tuple, Sequence) and isinstance(part, int):
             args = typing.get_args(member)
             found.extend(args[:1] if typing.get_origin(member) is not tuple else args[part : part + 1])
+        elif typing.get_origin(member) is dict and isinstance(part, str) and typing.get_args(member):
+            found.append(typing.get_args(member)[1])  # a key of a dict[str, X] (a state_dict's)
     return found
 
 
@@ -96,9 +98,25 @@ def did_you_mean(key: str, fields: set[str]) -> str | None:
     return close[0] if close else None
 
 
+def _tag_member(annotation: Any, part: str) -> Any | None:
+    """The member of a union (under Annotated layers) marked ``Tag(part)`` (a callable Discriminator's), if any."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        if any(isinstance(m, Tag) and m.tag == part for m in annotation.__metadata__):
+            return annotation
+        return _tag_member(typing.get_args(annotation)[0], part)
+    if origin in (typing.Union, types.UnionType):
+        return next((m for arg in typing.get_args(annotation) if (m := _tag_member(arg, part)) is not None), None)
+    return None
+
+
 def _tagged_member(annotations: list[Any], part: str) -> Any | None:
-    """The union member that ``part`` is the tag of (a model with a Literal field of that value), if any."""
+    """The union member that ``part`` is the tag of (a model with a Literal field of that value, or a type
+    marked ``Tag(part)``), if any."""
     for a in annotations:
+        tagged = _tag_member(a, part)
+        if tagged is not None:
+            return tagged
         for m in _members(a):
             if isinstance(m, type) and issubclass(m, BaseModel):
                 for field in m.model_fields.values():

@@ -84,15 +84,23 @@ def to_optimizer(config: OptimizerConfig) -> Optimizer[Any]:
 
 
 def to_mask(req: TrainRequest | CheckRequest, layout: Layout) -> NDArray[np.bool_] | None:
-    """The flat boolean trainable mask in ``layout`` order, or None when everything trains."""
-    if req.trainable is None:
+    """The flat boolean trainable mask in ``layout`` order, or None when everything trains. A layer sent in
+    state_dict form without its ``<index>.bias`` has no bias to train (a torch Linear without bias, and
+    the answer has no key for it): its zeros stay frozen."""
+    keys = req.network.state_dict_keys
+    no_bias = [] if keys is None else [bias is None for _, bias in keys]
+    if req.trainable is None and not any(no_bias):
         return None
     mask = np.ones(layout.size, dtype=bool)
-    for (w, b), spec in zip(layout.views(mask), req.trainable):
+    views = layout.views(mask)
+    for (w, b), spec in zip(views, req.trainable or ()):
         if spec.weights is not None:
             w[...] = spec.weights
         if spec.biases is not None:
             b[...] = spec.biases
+    for (_, b), frozen in zip(views, no_bias):
+        if frozen:
+            b[...] = False
     return mask
 
 

@@ -2,8 +2,9 @@
 
 Each ``TypedDict`` here mirrors one response model key for key (a test keeps them in step,
 and another validates every endpoint's answer against its model). Matrices stay C-contiguous
-float64 arrays that the HTTP layer serialises directly: building a pydantic model per number
-would cost more than the backprop itself on large networks.
+float64 arrays (float32 ones for a request computed in float32) that the HTTP layer serialises
+directly: building a pydantic model per number would cost more than the backprop itself on
+large networks.
 """
 
 from __future__ import annotations
@@ -28,7 +29,10 @@ class LayerSpecPayload(TypedDict):
 
 
 class NetworkPayload(TypedDict):
-    layers: list[LayerSpecPayload]
+    # One form, as the request sent the network: layers, or state_dict (torch's keys) with activations.
+    layers: NotRequired[list[LayerSpecPayload]]
+    state_dict: NotRequired[dict[str, Array]]
+    activations: NotRequired[list[str]]
 
 
 class LayerGradientPayload(TypedDict):
@@ -212,8 +216,16 @@ def contiguous(a: Array) -> Array:
     return np.ascontiguousarray(a)
 
 
-def network_payload(layout: Layout, params: Array) -> NetworkPayload:
-    """The network whose flat parameters in ``layout`` order are ``params``."""
+def network_payload(layout: Layout, params: Array, keys: list[tuple[str, str | None]] | None = None) -> NetworkPayload:
+    """The network whose flat parameters in ``layout`` order are ``params``: as layers, or with ``keys`` (each
+    layer's weight key and bias key, None for a bias not sent) as a torch state_dict with activations."""
+    if keys is not None:
+        state_dict: dict[str, Array] = {}
+        for (w, b), (weight, bias) in zip(layout.views(params), keys):
+            state_dict[weight] = contiguous(w)
+            if bias is not None:
+                state_dict[bias] = contiguous(b)
+        return {"state_dict": state_dict, "activations": list(layout.activations)}
     return {
         "layers": [
             {"weights": contiguous(w), "biases": contiguous(b), "activation": act}

@@ -32,15 +32,16 @@ def run_train(req: TrainRequest, settings: Settings) -> TrainPayload:
     memory of its JSON.
     """
     layout, chunks = _start(req, settings)
+    keys = req.network.state_dict_keys
     encoded: list[bytes] = []
     summary: TrainSummaryPayload | None = None
     for item in chunks:
         stop_point()
         if isinstance(item, TraceChunk):
             # "[a,b]" -> "a,b": the chunks are joined into one array below.
-            encoded.append(orjson.dumps(trace_entries(layout, item), option=orjson.OPT_SERIALIZE_NUMPY)[1:-1])
+            encoded.append(orjson.dumps(trace_entries(layout, item, keys), option=orjson.OPT_SERIALIZE_NUMPY)[1:-1])
         else:
-            summary = _summary(layout, item)
+            summary = _summary(layout, item, keys)
     assert summary is not None  # training always ends with its Outcome
     trace = orjson.Fragment(b"[" + b",".join(part for part in encoded if part) + b"]")
     del encoded
@@ -58,13 +59,14 @@ def stream_train(req: TrainRequest, settings: Settings) -> Iterator[list[TraceEn
     as training computes them, lists of TraceEntry payloads (one per recorded iteration), and last
     ``[summary]``: the TrainResponse payload without ``trace``."""
     layout, chunks = _start(req, settings)
+    keys = req.network.state_dict_keys
 
     def entries() -> Iterator[list[TraceEntryPayload] | list[TrainSummaryPayload]]:
         for item in chunks:
             if isinstance(item, TraceChunk):
-                yield trace_entries(layout, item)
+                yield trace_entries(layout, item, keys)
             else:
-                yield [_summary(layout, item)]
+                yield [_summary(layout, item, keys)]
 
     return entries()
 
@@ -90,7 +92,7 @@ def run_train_plot(req: TrainRequest, settings: Settings) -> LossCurve:
             iterations.extend(item.iterations.tolist())
             losses.extend(item.losses.tolist())
         else:
-            summary = _summary(layout, item)
+            summary = _summary(layout, item, req.network.state_dict_keys)
     assert summary is not None  # training always ends with its Outcome
     final = summary["final_loss"]
     caption = summary["status"] + (f" at iteration {summary['diverged_at']}" if "diverged_at" in summary else "")
@@ -98,8 +100,9 @@ def run_train_plot(req: TrainRequest, settings: Settings) -> LossCurve:
     return LossCurve(loss_curve(iterations, losses, caption), summary)
 
 
-def trace_entries(layout: Layout, chunk: TraceChunk) -> list[TraceEntryPayload]:
-    """One TraceEntry payload per recorded iteration of ``chunk``; optional keys only when recorded."""
+def trace_entries(layout: Layout, chunk: TraceChunk, keys: list[tuple[str, str | None]] | None = None) -> list[TraceEntryPayload]:
+    """One TraceEntry payload per recorded iteration of ``chunk``; optional keys only when recorded. ``keys``:
+    the request's state_dict keys, when its network was sent in that form (network_payload)."""
     entries: list[TraceEntryPayload] = [{"iteration": i, "loss": loss} for i, loss in zip(chunk.iterations.tolist(), chunk.losses.tolist())]
     for k, entry in enumerate(entries):
         if chunk.outputs is not None:
@@ -107,7 +110,7 @@ def trace_entries(layout: Layout, chunk: TraceChunk) -> list[TraceEntryPayload]:
         if chunk.gradients is not None:
             entry["gradients"] = gradients_payload(layout, chunk.gradients[k])
         if chunk.params is not None:
-            entry["network"] = network_payload(layout, chunk.params[k])
+            entry["network"] = network_payload(layout, chunk.params[k], keys)
     return entries
 
 
@@ -133,10 +136,10 @@ def _start(req: TrainRequest, settings: Settings) -> tuple[Layout, Iterator[Trac
     return layout, chunks
 
 
-def _summary(layout: Layout, outcome: Outcome) -> TrainSummaryPayload:
+def _summary(layout: Layout, outcome: Outcome, keys: list[tuple[str, str | None]] | None = None) -> TrainSummaryPayload:
     out: TrainSummaryPayload = {"status": outcome.status}  # type: ignore[typeddict-item]  # completed just below
     if outcome.diverged_at is not None:
         out["diverged_at"] = outcome.diverged_at
-    out["network"] = network_payload(layout, outcome.params)
+    out["network"] = network_payload(layout, outcome.params, keys)
     out["final_loss"] = outcome.final_loss
     return out
