@@ -6,10 +6,24 @@
     backprop-api gradients seed.json --json    dLoss/dparameter, as JSON for scripts
     backprop-api check answers.json            a learner's numbers checked (exit 1 when one is wrong)
     backprop-api graph seed.json --format svg  the computation graph, scalar by scalar (json, dot or svg)
+    backprop-api gradients seed.json --encoding binary
+                                               the same, the arrays sent and answered as raw bytes (safetensors)
+    backprop-api train net.safetensors --out trained.safetensors
+                                               train a binary body; the binary answer saved (torch loads it)
 
 ``train``, ``gradients``, ``check``, ``graph`` and ``example`` talk to a running service (``--url``, default
 ``BACKPROP_URL`` or http://127.0.0.1:8000) or, with ``--local``, to the engine in this
 process with no server. ``FILE`` may be ``-`` for standard input.
+
+``FILE`` is a JSON body, or a safetensors file (a binary body: each array a tensor named by its path in
+the JSON body, ``inputs``, ``network.layers.0.weights``, or a network's state_dict key, ``0.weight``; the
+other fields as JSON in its ``__metadata__["request"]``, e.g. written by ``safetensors.torch.save_file(
+tensors, path, metadata={"request": json.dumps(fields)})``), which is sent as it is. ``--encoding binary``
+sends a JSON FILE's arrays and takes the answer as safetensors (the output is the same; ``train``'s progress
+comes as JSON lines either way). ``gradients`` and ``train`` ``--out FILE.safetensors`` write the binary
+answer as it is (a trained network sent as a state_dict comes back under its own keys, which
+``model.load_state_dict(safetensors.torch.load_file(path))`` takes when the answer holds no other array);
+``train`` then reports no progress. With ``--local``, ``--out`` writes what the service would answer.
 """
 
 from __future__ import annotations
@@ -39,20 +53,25 @@ def main(argv: list[str] | None = None) -> int:
         ("gradients", "backprop on FILE (a /v1/gradients body)"),
     ):
         cmd = sub.add_parser(name, help=help_text)
-        cmd.add_argument("file", metavar="FILE", help="a JSON body, or - for standard input")
+        cmd.add_argument("file", metavar="FILE", help=FILE_HELP)
         _client_options(cmd)
         cmd.add_argument("--json", action="store_true", help="print JSON for scripts instead of tables")
+        cmd.add_argument(
+            "--out",
+            metavar="FILE.safetensors",
+            help="also write the answer, as safetensors, to this file (the service's binary answer as it is)",
+        )
         if name == "train":
             cmd.add_argument("--progress", action="store_true", help="show the progress bar even when stderr is not a terminal")
     check = sub.add_parser(
         "check",
         help="check a learner's numbers in FILE (a /v1/check body); exit 0 when none is wrong, 1 when one is, 2 on errors",
     )
-    check.add_argument("file", metavar="FILE", help="a JSON body, or - for standard input")
+    check.add_argument("file", metavar="FILE", help=FILE_HELP)
     _client_options(check)
     check.add_argument("--json", action="store_true", help="print the answer as JSON instead of a summary")
     graph = sub.add_parser("graph", help="the computation graph of FILE (a /v1/graph body): every scalar, its value and grad")
-    graph.add_argument("file", metavar="FILE", help="a JSON body, or - for standard input")
+    graph.add_argument("file", metavar="FILE", help=FILE_HELP)
     _client_options(graph)
     graph.add_argument(
         "--format",
@@ -70,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         choices=("forward", "loss", "gradients", "gradcheck", "explain", "train", "train_plot", "diagram", "check", "graph"),
         help="the endpoint to post the body to (default %(default)s)",
     )
-    _client_options(example)
+    _client_options(example, encoding=False)
     args = parser.parse_args(argv)
     if args.command == "serve":
         return _serve(args, settings.blas_threads)
@@ -107,10 +126,20 @@ def main(argv: list[str] | None = None) -> int:
         return failed
 
 
-def _client_options(cmd: argparse.ArgumentParser) -> None:
+FILE_HELP = "a JSON body or a safetensors file (a binary body), or - for standard input"
+
+
+def _client_options(cmd: argparse.ArgumentParser, encoding: bool = True) -> None:
     where = cmd.add_mutually_exclusive_group()
     where.add_argument("--url", default=os.environ.get("BACKPROP_URL", "http://127.0.0.1:8000"), help="the service (default %(default)s)")
     where.add_argument("--local", action="store_true", help="compute in this process, no server")
+    if encoding:
+        cmd.add_argument(
+            "--encoding",
+            choices=("json", "binary"),
+            default="json",
+            help="how the arrays travel: json (the default), or binary (safetensors, raw float64 bytes); with --local, nothing travels",
+        )
 
 
 def _serve(args: argparse.Namespace, blas_threads: int) -> int:
@@ -141,12 +170,36 @@ def _serve(args: argparse.Namespace, blas_threads: int) -> int:
     return 0
 
 
-def _read(path: str) -> dict[str, Any]:
-    text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
-    body = json.loads(text)
+def _read(path: str) -> dict[str, Any] | bytes:
+    """FILE's body: a JSON object, or the bytes of a safetensors file (named ``.safetensors``, or not JSON
+    but a valid safetensors file)."""
+    from app.client import decode_request
+
+    raw = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+    if path.endswith(".safetensors"):
+        try:
+            decode_request(raw)  # a file that is not safetensors is said here, not by the service
+        except ValueError as exc:
+            raise ValueError(f"{path} is not a binary body: {exc}") from None
+        return raw
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        try:
+            decode_request(raw)
+        except ValueError:
+            raise ValueError(f"{path} is neither a JSON body nor a safetensors file") from None
+        return raw
     if not isinstance(body, dict):
         raise ValueError(f"{path} must hold a JSON object (a request body)")
     return body
+
+
+def _fields(body: dict[str, Any] | bytes) -> dict[str, Any]:
+    """The request's fields (a safetensors body's arrays as numpy arrays)."""
+    from app.client import decode_request
+
+    return decode_request(body) if isinstance(body, bytes) else body
 
 
 class _Local:
@@ -171,16 +224,32 @@ class _Local:
             detail = [ErrorEntry.model_validate(e) for e in entries]
             raise ValidationFailed(422, detail, str(exc)) from None
 
-    def send(self, endpoint: str, body: dict[str, Any], *, stream: bool = False, format: str = "json") -> Any:
-        """As the client's ``send``, for the endpoints the CLI uses (``gradients``, ``check``, ``graph``, ``train`` streamed)."""
+    def send(
+        self,
+        endpoint: str,
+        body: dict[str, Any] | bytes,
+        *,
+        stream: bool = False,
+        format: str = "json",
+        encoding: str | None = None,
+        raw: bool = False,
+    ) -> Any:
+        """As the client's ``send``, for the endpoints the CLI uses (``gradients``, ``check``, ``graph``, ``train``
+        streamed; ``raw``: ``gradients`` and ``train`` answered as the service's safetensors bytes). Nothing
+        travels, so ``encoding`` changes nothing."""
         from app.client import jsonable
         from app.schemas.requests import CheckRequest, GraphRequest, LossRequest, TrainRequest
         from app.schemas.responses import CheckResponse, GradientsResponse, GraphResponse
         from app.service.check import run_check
         from app.service.gradients import run_gradients
         from app.service.graph import run_graph, run_graph_dot, run_graph_svg
-        from app.service.train import stream_train
+        from app.service.train import run_train, stream_train
 
+        body = _fields(body)
+        if raw:
+            assert endpoint in ("gradients", "train"), endpoint
+            request: Any = TrainRequest if endpoint == "train" else LossRequest
+            return self._binary_answer(request, run_train if endpoint == "train" else run_gradients, body)
         if endpoint == "train" and stream:
             req = self._validated(TrainRequest, body)
             return self._items(self._computed(stream_train, req))
@@ -201,6 +270,20 @@ class _Local:
         assert endpoint == "gradients", endpoint
         req = self._validated(LossRequest, body)
         return GradientsResponse.model_validate(jsonable(self._computed(run_gradients, req)))
+
+    def _binary_answer(self, model: Any, fn: Any, body: dict[str, Any]) -> bytes:
+        """``fn``'s answer as the service sends it in safetensors (held to the same limits)."""
+        from app.api.compute import binary_answer_settings
+        from app.api.response_bodies import SafetensorsBody
+
+        req = self._validated(model, body)
+        settings = self.settings
+        try:
+            self.settings = binary_answer_settings(settings)
+            payload = self._computed(fn, req)
+        finally:
+            self.settings = settings
+        return bytes(SafetensorsBody(payload).body)
 
     def _items(self, batches: Iterator[list[Any]]) -> Iterator[Any]:
         from app.client import jsonable, stream_item
@@ -246,7 +329,20 @@ def _connect(args: argparse.Namespace) -> Any:
         return _Local()
     from app.client import BackpropClient
 
-    return BackpropClient(args.url)
+    return BackpropClient(args.url, encoding=getattr(args, "encoding", "json"))
+
+
+def _answer(args: argparse.Namespace, endpoint: str, body: dict[str, Any] | bytes, model: Any) -> Any:
+    """``endpoint``'s answer to ``body`` as ``model`` with lists (as JSON answers it); with ``--out``, the
+    binary answer is written to that file first."""
+    from app.client import as_lists, decode_answer
+
+    connection = _connect(args)
+    if args.out:
+        raw = connection.send(endpoint, body, encoding="binary", raw=True)
+        Path(args.out).write_bytes(raw)
+        return as_lists(decode_answer(raw, model))
+    return as_lists(connection.send(endpoint, body))
 
 
 def _example(args: argparse.Namespace) -> int:
@@ -257,8 +353,11 @@ def _example(args: argparse.Namespace) -> int:
 def _gradients(args: argparse.Namespace) -> int:
     body = _read(args.file)
     from app.schemas.requests import LossRequest
+    from app.schemas.responses import GradientsResponse
 
-    result = _connect(args).send("gradients", {k: body[k] for k in LossRequest.model_fields if k in body})
+    if isinstance(body, dict):
+        body = {k: body[k] for k in LossRequest.model_fields if k in body}
+    result = _answer(args, "gradients", body, GradientsResponse)
     if args.json:
         print(result.model_dump_json(indent=2))
         return 0
@@ -272,21 +371,25 @@ def _gradients(args: argparse.Namespace) -> int:
 
 
 def _graph(args: argparse.Namespace) -> int:
+    from app.client import as_lists
+
     answer = _connect(args).send("graph", _read(args.file), format=args.format)
     if args.format == "json":
-        print(answer.model_dump_json(indent=2))
+        print(as_lists(answer).model_dump_json(indent=2))
     else:
         sys.stdout.write(answer if answer.endswith("\n") else answer + "\n")
     return 0
 
 
 def _check(args: argparse.Namespace) -> int:
+    from app.client import as_lists
+
     body = _read(args.file)
-    result = _connect(args).send("check", body)
+    result = as_lists(_connect(args).send("check", body))
     if args.json:
         print(result.model_dump_json(indent=2))
     else:
-        _check_summary(sys.stdout, result, body.get("claimed"))
+        _check_summary(sys.stdout, result, _fields(body).get("claimed"))
     return 0 if result.first_wrong is None else 1
 
 
@@ -344,24 +447,31 @@ def _at(claimed: Any, path: list[str | int]) -> Any:
 
 def _train(args: argparse.Namespace) -> int:
     from app.nn.training import recorded_count
-    from app.schemas.responses import TrainSummary
+    from app.schemas.responses import TrainResponse, TrainSummary
 
     body = _read(args.file)
-    expected = recorded_count(int(body.get("iterations", 1)), int(body.get("record_every", 1)))
-    show_bar = args.progress or sys.stderr.isatty()
-    entries, summary = [], None
-    for item in _connect(args).send("train", body, stream=True):
-        if isinstance(item, TrainSummary):
-            summary = item
-        else:
-            entries.append(item)
-            if show_bar:
-                _bar(sys.stderr, len(entries), expected, item.iteration, item.loss)
-    if show_bar:
-        sys.stderr.write("\n")
+    entries: list[Any] = []
+    summary: Any = None
+    if args.out:
+        # The whole answer at once (safetensors), so no progress.
+        summary = _answer(args, "train", body, TrainResponse)
+        entries = summary.trace
+    else:
+        fields = _fields(body)
+        expected = recorded_count(int(fields.get("iterations", 1)), int(fields.get("record_every", 1)))
+        show_bar = args.progress or sys.stderr.isatty()
+        for item in _connect(args).send("train", body, stream=True):
+            if isinstance(item, TrainSummary):
+                summary = item
+            else:
+                entries.append(item)
+                if show_bar:
+                    _bar(sys.stderr, len(entries), expected, item.iteration, item.loss)
+        if show_bar:
+            sys.stderr.write("\n")
     assert summary is not None
     if args.json:
-        out = summary.model_dump(mode="json", exclude_none=True)
+        out = summary.model_dump(mode="json", exclude_none=True, exclude={"trace"})
         out["trace"] = [e.model_dump(mode="json", exclude_none=True) for e in entries]
         print(json.dumps(out, indent=2))
         return 0
