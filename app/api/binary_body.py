@@ -35,14 +35,7 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from app.api.large_body import (
-    Invalid,
-    _Block,
-    _Context,
-    _invalid,
-    _Walk,
-    block_aware,
-)
+from app.api.large_body import Block, Context, Invalid, Walk, block_aware, invalid_error
 from app.schemas.error_entries import MAX_REPORTED_ERRORS
 from app.schemas.safetensors import METADATA, SafetensorsError, decode, tensor_path
 
@@ -81,7 +74,7 @@ def validate_binary(raw: bytes, model: type[M], max_header_bytes: int) -> M:
     tree = _request_object(decoded.metadata)
     nonce = secrets.token_hex(8)
     prefix = f"\x00{nonce}#"
-    blocks: list[_Block] = []
+    blocks: list[Block] = []
     arrays: list[NDArray[Any]] = []
     slots: list[tuple[Any, str | int]] = []
     for name, array in decoded.tensors.items():
@@ -98,11 +91,11 @@ def validate_binary(raw: bytes, model: type[M], max_header_bytes: int) -> M:
         for _ in range(array.ndim):
             marker = [marker]
         parent[key] = marker
-        blocks.append(_Block(0, 0, array.ndim))
+        blocks.append(Block(0, 0, array.ndim))
         arrays.append(array)
         slots.append((parent, key))
-    _Walk(prefix, blocks).node(tree, model, ())
-    context = _Context(prefix, blocks, b"", b"")
+    Walk(prefix, blocks).node(tree, model, ())
+    context = Context(prefix, blocks, b"", b"")
     for block, array, (parent, key) in zip(blocks, arrays, slots):
         if block.claimed:
             _claim(block, array)
@@ -112,7 +105,7 @@ def validate_binary(raw: bytes, model: type[M], max_header_bytes: int) -> M:
     try:
         return block_aware(model).model_validate_json(skeleton, context=context)
     except ValidationError as exc:
-        raise _invalid(exc, context) from None
+        raise invalid_error(exc, context) from None
 
 
 def _request_object(metadata: dict[str, str]) -> dict[str, Any]:
@@ -169,7 +162,7 @@ def _where(path: Path) -> str:
     return ".".join(str(part) for part in path) or "the request"
 
 
-def _claim(block: _Block, array: NDArray[Any]) -> None:
+def _claim(block: Block, array: NDArray[Any]) -> None:
     """The block's value: ``array`` as float64, or its first failing (not finite) elements."""
     values = array if array.dtype == np.float64 else array.astype(np.float64)
     finite = np.isfinite(values)

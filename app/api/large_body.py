@@ -18,7 +18,7 @@ value or holds the GIL for long:
 2. Skeleton. Blocks of finite numbers are parsed into float64 (app.schemas.number_arrays),
    a chunk at a time. Each block is replaced by a placeholder, a marker string in an array
    as deep as the block, and the small rest is parsed and walked along the request model's
-   fields (``_Walk``): a block where the model wants numbers of its depth (``NumberArray``
+   fields (``Walk``): a block where the model wants numbers of its depth (``NumberArray``
    in app.schemas.base: weights, biases, inputs, targets' rows) is "claimed"; any other is
    put back as JSON for pydantic: whole when it is small or valid for its place (a trainable
    mask of a million booleans), else cut after its first failing elements (``_replacement``).
@@ -37,7 +37,9 @@ A body that is not JSON gets pydantic's own error, from pydantic, on a copy in w
 blocks already known to be valid are blanked (an empty array as deep, same length, same line
 breaks: same position), so that the numbers before the error are not parsed again.
 tests/api/test_hostile_bodies.py compares this path with pydantic's on random hostile bodies;
-bench/parse_memory.py measures it.
+bench/parse_memory.py measures it. A safetensors body (app.api.binary_body) takes steps 2 to 4 with
+its tensors as the blocks: ``Block``, ``Walk``, ``Context``, ``block_aware`` and ``invalid_error``
+are shared with it.
 """
 
 from __future__ import annotations
@@ -139,8 +141,8 @@ def validate_large(raw: bytes, model: type[M], max_layers: int) -> M:
         raise StructureTooLarge("values outside arrays of numbers", scan.outside, values_limit)
     if len(scan.blocks) > values_limit:
         raise StructureTooLarge("arrays", len(scan.blocks), values_limit)
-    _Walk(f"\x00{nonce}#", scan.blocks).node(tree, model, ())
-    context = _Context(f"\x00{nonce}#", scan.blocks, raw, scan.view)
+    Walk(f"\x00{nonce}#", scan.blocks).node(tree, model, ())
+    context = Context(f"\x00{nonce}#", scan.blocks, raw, scan.view)
     for block in scan.blocks:
         if block.values is not None and (block.claimed or not block.direct or block.kind is None):
             block.items = len(block.values)  # valid JSON already; its items are all it needs
@@ -150,23 +152,23 @@ def validate_large(raw: bytes, model: type[M], max_layers: int) -> M:
     try:
         return block_aware(model).model_validate_json(final, context=context)
     except ValidationError as exc:
-        raise _invalid(exc, context) from None
+        raise invalid_error(exc, context) from None
 
 
 # -- 1. scan ----------------------------------------------------------------------------------
 
 
 @dataclass(slots=True)
-class _Block:
+class Block:
     start: int
     end: int  # exclusive
     depth: int  # 1: an array of scalars; 2: an array of such arrays (and maybe scalars)
     values: NDArray[np.float64] | list[list[float]] | None = None  # when all finite numbers (see number_arrays)
     claimed: bool = False  # at a place that wants numbers of this depth
     path: tuple[str | int, ...] = ()
-    kind: _Kind | None = None  # what an unclaimed block's elements should be (see _Walk)
+    kind: _Kind | None = None  # what an unclaimed block's elements should be (see Walk)
     direct: bool = False  # the block is itself the value pydantic checks (not inside one it rejects whole)
-    python: bool = False  # pydantic reaches it through a function validator, as Python objects (see _Walk)
+    python: bool = False  # pydantic reaches it through a function validator, as Python objects (see Walk)
     items: int = 0  # top-level elements
     bad: list[tuple[tuple[int, ...], Any]] = field(default_factory=list)  # first failing elements
     bad_count: int = 0
@@ -177,7 +179,7 @@ class _Block:
 @dataclass
 class _Scan:
     view: bytes  # the body with string contents blanked (same length)
-    blocks: list[_Block]
+    blocks: list[Block]
     outside: int  # commas outside blocks: the skeleton's values, roughly
 
 
@@ -190,7 +192,7 @@ def _scan(raw: bytes, max_layers: int) -> _Scan:
     events = _events(view, events_limit)
     if events is None:
         raise StructureTooLarge("objects and keys", _count_events(view), events_limit)
-    blocks: list[_Block] = []
+    blocks: list[Block] = []
     lo = 0
     for hi in itertools.chain(events, [len(view)]):
         if hi - lo >= MIN_BLOCK_BYTES:
@@ -274,7 +276,7 @@ def _count_events(view: bytes) -> int:
     return view.count(b"{") + view.count(b"}") + view.count(b":")
 
 
-def _stretch_blocks(view: bytes, lo: int, hi: int) -> list[_Block]:
+def _stretch_blocks(view: bytes, lo: int, hi: int) -> list[Block]:
     """The blocks in ``view[lo:hi]``, a stretch without braces or colons: its largest arrays of depth 1 or 2."""
     first = view.find(b"[", lo, hi)
     if first < 0:
@@ -285,10 +287,10 @@ def _stretch_blocks(view: bytes, lo: int, hi: int) -> list[_Block]:
         brackets = view[lo:hi].translate(None, _NOT_BRACKETS)
         last = view.rfind(b"]", lo, hi)
         if brackets == b"[]":
-            return _large_enough([_Block(first, last + 1, 1)])
+            return _large_enough([Block(first, last + 1, 1)])
         rows = (len(brackets) - 2) // 2
         if brackets == b"[" + b"[]" * rows + b"]" and _opens_with_row(view, first, view.find(b"[", first + 1)):
-            return _large_enough([_Block(first, last + 1, 2)])
+            return _large_enough([Block(first, last + 1, 2)])
         a = np.frombuffer(view, dtype=np.uint8, count=hi - lo, offset=lo)
         positions = np.flatnonzero((a == 0x5B) | (a == 0x5D)) + lo
     if not positions.size:
@@ -317,7 +319,7 @@ def _bracket_positions(view: bytes, lo: int, hi: int) -> NDArray[np.int64] | Non
     return np.array(found, dtype=np.int64)
 
 
-def _arrays(view: bytes, positions: NDArray[np.int64], is_open: NDArray[np.bool_]) -> list[_Block]:
+def _arrays(view: bytes, positions: NDArray[np.int64], is_open: NDArray[np.bool_]) -> list[Block]:
     """Rows (an opening bracket right before its closing one) and matrices (an opening bracket, a row
     first, rows only, its closing bracket), in order; rows inside a matrix are part of it. O(brackets),
     no sort."""
@@ -336,22 +338,22 @@ def _arrays(view: bytes, positions: NDArray[np.int64], is_open: NDArray[np.bool_
     before = np.where(run_starts > 0, token[np.maximum(run_starts - 1, 0)], -1)
     after = np.where(run_ends + 1 < token.size, token[np.minimum(run_ends + 1, token.size - 1)], -1)
     matrix = (before == 1) & (after == 0)
-    blocks: list[_Block] = []
+    blocks: list[Block] = []
     for s, e, m in zip(run_starts.tolist(), run_ends.tolist(), matrix.tolist()):
         opening = int(positions[index[s - 1]]) if m else 0
         if m and _opens_with_row(view, opening, int(positions[index[s]])):
-            blocks.append(_Block(opening, int(positions[index[e + 1]]) + 1, 2))
+            blocks.append(Block(opening, int(positions[index[e + 1]]) + 1, 2))
         else:
             for k in index[s : e + 1].tolist():
-                blocks.append(_Block(int(positions[k]), int(positions[k + 1]) + 1, 1))
+                blocks.append(Block(int(positions[k]), int(positions[k + 1]) + 1, 1))
     return blocks
 
 
-def _large_enough(blocks: list[_Block]) -> list[_Block]:
+def _large_enough(blocks: list[Block]) -> list[Block]:
     return [b for b in blocks if b.end - b.start >= MIN_BLOCK_BYTES]
 
 
-def _parse_all(raw: bytes, view: bytes, blocks: list[_Block]) -> None:
+def _parse_all(raw: bytes, view: bytes, blocks: list[Block]) -> None:
     """_parse every block; rows that follow each other (the rows of a matrix that is not a block, as in
     a body cut short) are parsed together, a megabyte at a time, as one matrix."""
     i = 0
@@ -373,7 +375,7 @@ def _parse_all(raw: bytes, view: bytes, blocks: list[_Block]) -> None:
         i = j + 1
 
 
-def _parse_rows(raw: bytes, rows: list[_Block]) -> None:
+def _parse_rows(raw: bytes, rows: list[Block]) -> None:
     """Adjacent row blocks parsed as one matrix; when one of them is not all numbers, halves of them."""
     values = parse_array(b"[" + raw[rows[0].start : rows[-1].end] + b"]")
     if values is None and len(rows) > 1:
@@ -393,7 +395,7 @@ def _parse_rows(raw: bytes, rows: list[_Block]) -> None:
             row.values = np.array(value, dtype=np.float64)
 
 
-def _parse(raw: bytes, view: bytes, block: _Block) -> None:
+def _parse(raw: bytes, view: bytes, block: Block) -> None:
     """``block.values``: its numbers as float64 when it is all finite numbers (app.schemas.number_arrays).
     A large block is read a chunk at a time, and of a dirty one the clean chunks are remembered."""
     if block.end - block.start <= 2 * READ_CHUNK_BYTES:
@@ -437,7 +439,7 @@ def _placeholder(nonce: str, i: int, depth: int) -> bytes:
     return b"[" * depth + f'"\\u0000{nonce}#{i}"'.encode() + b"]" * depth
 
 
-def _assemble(raw: bytes, blocks: list[_Block], replace: Callable[[int, _Block], bytes]) -> bytes:
+def _assemble(raw: bytes, blocks: list[Block], replace: Callable[[int, Block], bytes]) -> bytes:
     parts, pos = [], 0
     for i, block in enumerate(blocks):
         parts.append(raw[pos : block.start])
@@ -447,14 +449,14 @@ def _assemble(raw: bytes, blocks: list[_Block], replace: Callable[[int, _Block],
     return b"".join(parts)
 
 
-class _Walk:
+class Walk:
     """Walks the parsed skeleton along the model's fields and records, for each block, its path and
     what pydantic will want there: ``claimed`` for numbers of its depth, else ``kind`` (see _kind)."""
 
-    def __init__(self, prefix: str, blocks: list[_Block]) -> None:
+    def __init__(self, prefix: str, blocks: list[Block]) -> None:
         self.prefix, self.blocks = prefix, blocks
 
-    def block(self, node: Any) -> _Block | None:
+    def block(self, node: Any) -> Block | None:
         return _placeheld(node, self.prefix, self.blocks)
 
     def node(self, node: Any, annotation: Any, path: tuple[str | int, ...], python: bool = False) -> None:
@@ -679,7 +681,7 @@ def _check(annotation: Any) -> _Check | None:
 _NUMBER_CHECK = _Check(_Check.NUMBER)
 
 
-def _analyze(raw: bytes, view: bytes, block: _Block) -> bool:
+def _analyze(raw: bytes, view: bytes, block: Block) -> bool:
     """Count ``block``'s top-level elements and find its first failing ones (for what its place wants;
     claimed: finite numbers), reading it a chunk at a time; False when it is not valid JSON."""
     check: _Check | None
@@ -734,11 +736,11 @@ def _long_row(view: bytes, lo: int, hi: int) -> bool:
     )
 
 
-def _row_of(view: bytes, lo: int, hi: int) -> _Block:
-    return _Block(view.find(b"[", lo, hi), view.rfind(b"]", lo, hi) + 1, 1)
+def _row_of(view: bytes, lo: int, hi: int) -> Block:
+    return Block(view.find(b"[", lo, hi), view.rfind(b"]", lo, hi) + 1, 1)
 
 
-def _analyze_row(raw: bytes, view: bytes, block: _Block, top: int, lo: int, hi: int, check: _Check) -> bool:
+def _analyze_row(raw: bytes, view: bytes, block: Block, top: int, lo: int, hi: int, check: _Check) -> bool:
     """_analyze for a matrix block's one long row, ``raw[lo:hi]`` (top-level element ``top``)."""
     column = 0
     for sub_lo, sub_hi in _chunks(view, _row_of(view, lo, hi)):
@@ -757,7 +759,7 @@ def _analyze_row(raw: bytes, view: bytes, block: _Block, top: int, lo: int, hi: 
     return True
 
 
-def _first_items(raw: bytes, view: bytes, block: _Block, n: int) -> list[Any]:
+def _first_items(raw: bytes, view: bytes, block: Block, n: int) -> list[Any]:
     """The first ``n`` top-level elements of ``block`` (valid JSON), as pydantic parses them: a prefix of
     the block, four times longer each time it holds too few."""
     size = 1 << 12
@@ -769,7 +771,7 @@ def _first_items(raw: bytes, view: bytes, block: _Block, n: int) -> list[Any]:
         size *= 4
 
 
-def _chunks(view: bytes, block: _Block, chunk_bytes: int | None = None, first: bool = False) -> list[tuple[int, int]]:
+def _chunks(view: bytes, block: Block, chunk_bytes: int | None = None, first: bool = False) -> list[tuple[int, int]]:
     """The block's contents (without its brackets) cut between elements into pieces of about
     READ_CHUNK_BYTES (only the first piece with ``first``); the view has no commas or brackets inside
     strings."""
@@ -860,7 +862,7 @@ def _elements(raw: bytes, view: bytes, lo: int, hi: int, depth: int) -> _Element
 _WHITESPACE_CODES = np.frombuffer(WHITESPACE, dtype=np.uint8)
 
 
-def _collect(block: _Block, index: int, elements: _Elements, check: _Check, rows: bool, row_min: int) -> None:
+def _collect(block: Block, index: int, elements: _Elements, check: _Check, rows: bool, row_min: int) -> None:
     """Add the failing elements of a piece of ``block`` (its top-level elements from ``index`` on) to its
     count, and the first ones to ``block.bad``: with ``rows``, an element that is not an array or is too
     short, or the (row, column) of a failing item; else an element that fails ``check``."""
@@ -906,7 +908,7 @@ def _ranges(lengths: NDArray[np.int64]) -> NDArray[np.int64]:
     return np.arange(int(ends[-1])) - np.repeat(ends - lengths, lengths)
 
 
-def _add(block: _Block, kept: list[tuple[tuple[int, ...], Any]], tops: NDArray[np.intp]) -> None:
+def _add(block: Block, kept: list[tuple[tuple[int, ...], Any]], tops: NDArray[np.intp]) -> None:
     """Count a piece's failing elements (``tops``: their top-level indices in the block), keep the first
     ones, and, when the last kept one is in this piece, how many fail up to its top-level element."""
     room = MAX_REPORTED_ERRORS + 1 - len(block.bad)
@@ -920,10 +922,10 @@ def _add(block: _Block, kept: list[tuple[tuple[int, ...], Any]], tops: NDArray[n
 # -- 3. validate ------------------------------------------------------------------------------
 
 
-class _Context(dict[str, Any]):
+class Context(dict[str, Any]):
     """The validation context: the blocks, by placeholder; errors built so far; errors counted, not built."""
 
-    def __init__(self, prefix: str, blocks: list[_Block], raw: bytes, view: bytes) -> None:
+    def __init__(self, prefix: str, blocks: list[Block], raw: bytes, view: bytes) -> None:
         super().__init__(blocks=blocks, prefix=prefix)
         self.prefix, self.blocks, self.raw, self.view = prefix, blocks, raw, view
         self.built = 0  # errors built for claimed blocks
@@ -934,7 +936,7 @@ class _Context(dict[str, Any]):
         self.too_long: dict[tuple[str | int | None, int], int] = {}  # (field, length given to pydantic) -> real length
 
 
-def _replacement(raw: bytes, nonce: str, i: int, block: _Block, context: _Context) -> bytes:
+def _replacement(raw: bytes, nonce: str, i: int, block: Block, context: Context) -> bytes:
     """What stands for ``block`` in the JSON pydantic validates."""
     text = raw[block.start : block.end]
     if block.claimed:
@@ -975,7 +977,7 @@ def _json_list(items: list[Any]) -> bytes:
     return json.dumps(items, allow_nan=True).encode()
 
 
-def _placeheld(node: Any, prefix: str, blocks: list[_Block]) -> _Block | None:
+def _placeheld(node: Any, prefix: str, blocks: list[Block]) -> Block | None:
     """The block that ``node`` (``["<marker>"]`` or ``[["<marker>"]]``) stands for, if it is a placeholder."""
     if type(node) is list and len(node) == 1:
         inner = node[0]
@@ -996,7 +998,7 @@ def _resolver(depth: int, python: bool) -> Callable[[Any, ValidatorFunctionWrapH
 
     def resolve(value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> Any:
         context = info.context
-        if isinstance(context, _Context):
+        if isinstance(context, Context):
             block = _placeheld(value, context.prefix, context.blocks)
             if block is not None and block.claimed:
                 if block.values is not None:
@@ -1045,7 +1047,7 @@ def _numbers(value: Any) -> typing.Iterator[tuple[tuple[int, ...], Any]]:
             yield (i,), x
 
 
-def _raise_block_errors(block: _Block, handler: ValidatorFunctionWrapHandler, context: _Context) -> Any:
+def _raise_block_errors(block: Block, handler: ValidatorFunctionWrapHandler, context: Context) -> Any:
     """Pydantic's own errors for the block's first failing elements, at their places; the rest counted."""
     if not block.bad:
         # Every element passes (an empty array: fine for biases, too short for a row): pydantic decides.
@@ -1164,7 +1166,7 @@ def _swap(annotation: Any, python: bool = False) -> Any:
 # -- 4. errors --------------------------------------------------------------------------------
 
 
-def _invalid(exc: ValidationError, context: _Context) -> Invalid:
+def invalid_error(exc: ValidationError, context: Context) -> Invalid:
     errors = exc.errors(include_url=False)
     for error in errors[: MAX_REPORTED_ERRORS + 1]:
         value = error.get("input")
@@ -1191,7 +1193,7 @@ class _Sized(list[Any]):
         return self.n
 
 
-def _not_json(raw: bytes, blocks: list[_Block], model: type[M]) -> M:
+def _not_json(raw: bytes, blocks: list[Block], model: type[M]) -> M:
     """Pydantic's own error for a body that is not valid JSON, found on a copy in which the blocks known
     to be valid are blanked: an empty array as deep, same length, same line breaks, so the same position."""
     parts, pos = [], 0

@@ -90,7 +90,7 @@ def test_a_large_state_dict_body_claims_its_arrays(monkeypatch, rng):
     """The weights and biases of a large body are parsed at C speed (claimed as blocks), not by pydantic."""
     sent = train_body(rng, 30, 48, 4, 300)
     seen: list[Any] = []
-    original = large_body._Walk.node
+    original = large_body.Walk.node
 
     def spy(self, node, annotation, path, python=False):
         result = original(self, node, annotation, path, python)
@@ -99,7 +99,7 @@ def test_a_large_state_dict_body_claims_its_arrays(monkeypatch, rng):
             seen.append((path[2], block is not None and block.claimed))
         return result
 
-    monkeypatch.setattr(large_body._Walk, "node", spy)
+    monkeypatch.setattr(large_body.Walk, "node", spy)
     validated = large_body.validate_large(json.dumps(sent).encode(), R.TrainRequest, 1000)
     assert sorted(set(seen)) == [("0.bias", True), ("0.weight", True), ("2.bias", True), ("2.weight", True)]
     assert isinstance(validated.network.state_dict["0.weight"], np.ndarray)
