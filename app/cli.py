@@ -2,6 +2,8 @@
 
     backprop-api serve                         run the API (Swagger UI at /docs)
     backprop-api example seed > seed.json      a ready-to-post /v1/train body
+    backprop-api example seed --binary > seed.safetensors
+                                               the same body as safetensors (arrays as raw bytes)
     backprop-api train seed.json               train, with a progress bar and a table
     backprop-api gradients seed.json --json    dLoss/dparameter, as JSON for scripts
     backprop-api check answers.json            a learner's numbers checked (exit 1 when one is wrong)
@@ -90,6 +92,11 @@ def main(argv: list[str] | None = None) -> int:
         help="the endpoint to post the body to (default %(default)s)",
     )
     _client_options(example, encoding=False)
+    example.add_argument(
+        "--binary",
+        action="store_true",
+        help="write the body as safetensors (its arrays as tensors), e.g. > seed.safetensors, for a binary request",
+    )
     args = parser.parse_args(argv)
     if args.command == "serve":
         return _serve(args, settings.blas_threads)
@@ -346,7 +353,13 @@ def _answer(args: argparse.Namespace, endpoint: str, body: dict[str, Any] | byte
 
 
 def _example(args: argparse.Namespace) -> int:
-    print(json.dumps(_connect(args).example(args.name, endpoint=args.endpoint), indent=2))
+    body = _connect(args).example(args.name, endpoint=args.endpoint)
+    if args.binary:
+        from app.client import REQUEST_MODELS, encode_request
+
+        sys.stdout.buffer.write(encode_request(body, REQUEST_MODELS[args.endpoint]))
+        return 0
+    print(json.dumps(body, indent=2))
     return 0
 
 

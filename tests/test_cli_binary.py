@@ -216,3 +216,18 @@ def test_binary_against_a_live_server(tmp_path, seed_files):
         decode(trained.read_bytes()).tensors["network.layers.1.weights"].tolist()
         == json.loads(whole.stdout)["network"]["layers"][1]["weights"]
     )
+
+
+@pytest.mark.parametrize("endpoint", ["gradients", "train", "check"])
+def test_example_binary_writes_the_body_as_safetensors(capsysbinary, sent, endpoint):
+    """``example NAME --binary`` writes the same body as a safetensors file, which the service answers
+    as it answers the JSON one."""
+    assert main(["example", "seed", "--for", endpoint, "--local", "--binary"]) == 0
+    raw = capsysbinary.readouterr().out
+    decoded = decode(raw)
+    assert decoded.tensors and "request" in decoded.metadata
+    with TestClient(create_app(Settings())) as service:
+        as_json = service.post(f"/v1/{endpoint}", json=example_body("seed", endpoint))
+        as_binary = service.post(f"/v1/{endpoint}", content=raw, headers={"content-type": MEDIA_TYPE})
+    assert as_binary.status_code == as_json.status_code == 200
+    assert as_binary.json() == as_json.json()
