@@ -136,3 +136,40 @@ def test_readme_check_of_the_blog_post_is_real(tmp_path):
         flags=re.S,
     )
     assert shown is not None and done.stdout == shown.group(1)
+
+
+def _section(title: str) -> str:
+    text = (ROOT / "README.md").read_text()
+    return text.split(f"## {title}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def test_readme_binary_curl_examples_are_real(client):
+    """The binary section's curl commands, done here: the example as safetensors, posted as it is; its
+    JSON answer and its binary answer's header as shown."""
+    section = _section("Binary tensors and PyTorch models")
+    shown = re.findall(r"```json\n(.*?)\n```", section, flags=re.S)
+    assert "-o seed.safetensors" in section and "--data-binary @seed.safetensors" in section
+    raw = client.get("/v1/examples/seed?for=gradients", headers={"accept": "application/x-safetensors"}).content
+    answer = client.post("/v1/gradients", content=raw, headers={"content-type": "application/x-safetensors"})
+    assert answer.text == shown[0]
+    binary = client.post(
+        "/v1/gradients", content=raw, headers={"content-type": "application/x-safetensors", "accept": "application/x-safetensors"}
+    ).content
+    assert binary[8 : 8 + int.from_bytes(binary[:8], "little")].decode().rstrip() == shown[1]
+
+
+@pytest.mark.slow
+def test_readme_pytorch_round_trip_runs(tmp_path, capsys):
+    pytest.importorskip("torch")
+    pytest.importorskip("safetensors")
+    from tests.support.live_server import running_server
+
+    section = _section("Binary tensors and PyTorch models")
+    block = re.search(r"```python\n(.*?)```", section, flags=re.S).group(1)
+    printed_shown = re.search(r"prints\n\n```\n(.*?)```", section, flags=re.S).group(1)
+    with running_server(tmp_path / "server.log") as (url, _):
+        exec(compile(block.replace("http://127.0.0.1:8000", url), "README", "exec"), {})
+    printed = capsys.readouterr().out
+    assert printed == printed_shown
+    ours, torchs = (float(line) for line in printed.split())
+    assert abs(ours - torchs) <= 1e-15
