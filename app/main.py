@@ -13,6 +13,7 @@ from app.api.admission import Admission
 from app.api.body_limit import BodySizeLimit
 from app.api.dispatch import ComputeDispatch, post_routes
 from app.api.errors import install_error_handlers
+from app.api.memory_release import freeze_startup_objects
 from app.api.openapi import install_openapi
 from app.api.request_context import RequestContext
 from app.config import Settings, get_settings
@@ -63,3 +64,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 app = create_app()
+# What the server imports once lives as long as it: out of the collector's walk (app.api.memory_release).
+freeze_startup_objects()

@@ -88,8 +88,8 @@ class BodySizeLimit:
         try:
             body = b"".join(chunks)
             chunks.clear()  # the body is all that is held from here on
-            # Parsing it holds many times its size (Python objects per number): a trim follows.
-            mark_large(scope, size * 8)
+            # Parsing it holds up to ``factor`` times its size (Python objects per JSON number): a trim may follow.
+            mark_large(scope, size * factor)
             replayed = False
 
             async def replay() -> Message:

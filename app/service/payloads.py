@@ -235,8 +235,10 @@ def network_payload(layout: Layout, params: Array, keys: list[tuple[str, str | N
 
 
 def gradients_payload(layout: Layout, grad: Array) -> list[LayerGradientPayload]:
-    """``grad`` (flat, ``layout`` order) as one ``{weights [out][in], biases [out]}`` per layer."""
-    return [{"weights": contiguous(w), "biases": contiguous(b)} for w, b in layout.views(grad)]
+    """``grad`` (flat, ``layout`` order) as one ``{weights [out][in], biases [out]}`` per layer: copies, so
+    that the flat gradient is freed as soon as the caller drops it (a bias view would hold all of it
+    until the answer is sent: 80 MB for 10 million parameters)."""
+    return [{"weights": contiguous(w), "biases": b.copy()} for w, b in layout.views(grad)]
 
 
 def layers_payload(fwd: Forward) -> list[LayerValuesPayload]:

@@ -284,3 +284,30 @@ def test_a_training_trace_is_tensors_too(client):
     names = set(header(raw)) - {"__metadata__"}
     assert {"trace.2.output", "trace.2.gradients.1.weights", "trace.2.network.layers.0.weights", "network.layers.1.biases"} <= names
     assert from_binary_answer(raw) == client.post("/v1/train", json=body).json()
+
+
+PARTS = ["network", "layers", "state_dict", "0.weight", "2.bias", "0", "1", "7", "99999999", "weights", "biases", "activation"]
+PARTS += ["inputs", "targets", "loss", "optimizer", "claimed", "iterations", "trainable", "x", "", "-1", "1e3", "__metadata__"]
+
+
+@pytest.mark.parametrize("endpoint", ["gradients", "train", "check", "explain"])
+def test_random_tensor_names_and_shapes_are_answered_or_refused_at_their_place(client, endpoint):
+    """Tensors named by random paths, of random shapes and dtypes, beside a valid body's fields: never a
+    5xx, and every error located in the body."""
+    rng = np.random.default_rng(sorted(BODIES).index(endpoint) if endpoint in BODIES else 0)
+    base = BODIES[endpoint](rng)
+    statuses: list[int] = []
+    for _ in range(40):
+        tensors: dict[str, np.ndarray] = {}
+        for _ in range(int(rng.integers(1, 5))):
+            name = ".".join(PARTS[int(i)] for i in rng.integers(0, len(PARTS), size=int(rng.integers(1, 5))))
+            shape = tuple(int(d) for d in rng.integers(0, 4, size=int(rng.integers(0, 4))))
+            values = np.asarray(rng.normal(size=shape)) * (np.inf if rng.random() < 0.1 else 1.0)
+            tensors[name] = np.asarray(values, dtype=np.float32 if rng.random() < 0.3 else np.float64)
+        kept = {k: v for k, v in base.items() if rng.random() < 0.7}
+        r = _post(client, save(tensors, metadata={"request": json.dumps(kept)}), endpoint)
+        statuses.append(r.status_code)
+        assert r.status_code == 200 or 400 <= r.status_code < 500, r.text
+        if r.status_code != 200:
+            assert all(e["loc"][:1] == ["body"] for e in r.json()["detail"]), r.text
+    assert len(statuses) == 40 and set(statuses) & {413, 422}
