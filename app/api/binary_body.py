@@ -38,6 +38,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from app.api.large_body import Block, Context, Invalid, Walk, block_aware, invalid_error
 from app.schemas.error_entries import MAX_REPORTED_ERRORS
 from app.schemas.safetensors import METADATA, SafetensorsError, decode, tensor_path
+from app.service.limits import OverLimit
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -53,18 +54,11 @@ MAX_INDEX = 1_000_000
 Path = tuple[str | int, ...]
 
 
-class HeaderTooLarge(Exception):
-    """The safetensors header is longer than BACKPROP_MAX_BINARY_HEADER_BYTES."""
-
-    def __init__(self, found: int, limit: int) -> None:
-        self.found, self.limit = found, limit
-        super().__init__(f"header of {found} bytes > {limit}")
-
-
 def validate_binary(raw: bytes, model: type[M], max_header_bytes: int) -> M:
-    """``raw``, a safetensors body, validated as ``model``; raises Invalid or HeaderTooLarge."""
+    """``raw``, a safetensors body, validated as ``model``; raises Invalid, or OverLimit for a header
+    longer than ``max_header_bytes`` (BACKPROP_MAX_BINARY_HEADER_BYTES)."""
     if len(raw) >= 8 and (n := int.from_bytes(raw[:8], "little")) > max_header_bytes:
-        raise HeaderTooLarge(n, max_header_bytes)
+        raise OverLimit(("header",), "the length of the safetensors header in bytes", n, max_header_bytes, "max_binary_header_bytes")
     try:
         decoded = decode(raw, max_header_bytes=max_header_bytes)
     except SafetensorsError as exc:

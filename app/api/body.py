@@ -23,7 +23,7 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
-from app.api.binary_body import HeaderTooLarge, validate_binary
+from app.api.binary_body import validate_binary
 from app.api.http_errors import UnsupportedMediaType
 from app.api.large_body import Invalid, StructureTooLarge, validate_large
 from app.schemas.error_entries import body_errors
@@ -109,15 +109,12 @@ def parse_large_body(raw: bytes, model: type[M], max_layers: int) -> M:
 
 
 def parse_binary_body(raw: bytes, model: type[M], max_header_bytes: int) -> M:
-    """``raw`` (safetensors) as a ``model`` by app.api.binary_body, its failures as the HTTP layer's exceptions."""
+    """``raw`` (safetensors) as a ``model`` by app.api.binary_body, its errors as the HTTP layer's (a header over
+    its limit is already an OverLimit)."""
     try:
         return validate_binary(raw, model, max_header_bytes)
     except Invalid as exc:
         raise request_error(exc.errors, model, exc.more, exc.at_least) from None
-    except HeaderTooLarge as exc:
-        raise OverLimit(
-            ("header",), "the length of the safetensors header in bytes", exc.found, exc.limit, "max_binary_header_bytes"
-        ) from None
 
 
 def request_error(errors: Sequence[Any], model: type[BaseModel], more: int = 0, at_least: bool = False) -> RequestValidationError:
