@@ -81,7 +81,8 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
 
 
 async def _non_finite(request: Request, exc: NonFiniteError) -> JSONResponse:
-    return _detail(422, [non_finite_entry(exc)])
+    # app.api.compute keeps the validated body's network, so that the layer is named as it was sent.
+    return _detail(422, [non_finite_entry(exc, getattr(request.state, "network", None))])
 
 
 async def _limit_exceeded(request: Request, exc: OverLimit) -> JSONResponse:

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from app.nn.errors import NonFiniteError
 from app.schemas.base import LOCATED_ERROR_TYPES, describe
 from app.schemas.error_hints import readable
+from app.schemas.network import NetworkSpec
 
 Entry = dict[str, Any]
 
@@ -77,14 +78,17 @@ def _message(error: dict[str, Any]) -> str:
     return f"{msg}; found {describe(error.get('input'))}"
 
 
-def non_finite_entry(exc: NonFiniteError) -> Entry:
-    """The entry of a computation that overflowed although every input was finite."""
+def non_finite_entry(exc: NonFiniteError, network: NetworkSpec | None = None) -> Entry:
+    """The entry of a computation that overflowed although every input was finite, located at the layer as
+    ``network`` (the request's, when known) was sent."""
     what = QUANTITY_WORDS.get(exc.quantity, exc.quantity)
+    where = ("layers", exc.layer) if network is None else network.where(exc.layer)
+    named = f"layer {exc.layer}" if where[0] == "layers" else f"layer {exc.layer} ({where[1]})"
     msg = (
-        f"layer {exc.layer}'s {what} overflowed to a non-finite value (inf or NaN) although every input "
+        f"{named}'s {what} overflowed to a non-finite value (inf or NaN) although every input "
         f"was finite; expected values that stay within float64 range (scale down weights or inputs)"
     )
-    return {"loc": ["body", "network", "layers", exc.layer], "msg": msg, "type": "non_finite"}
+    return {"loc": ["body", "network", *where], "msg": msg, "type": "non_finite"}
 
 
 def limit_entry(loc: Sequence[str | int], message: str) -> Entry:

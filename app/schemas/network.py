@@ -151,6 +151,14 @@ class NetworkSpec(StrictModel):
             return None
         return [(weight, bias) for _, weight, bias in _layer_keys(self.state_dict)]
 
+    def where(self, layer: int | None = None) -> Loc:
+        """The location, relative to the network, of its layers (``layer`` None) or of layer ``layer`` in the
+        form it was sent: ``("layers", k)``, or ``("state_dict", "<index>.weight")``."""
+        keys = self.state_dict_keys
+        if keys is None:
+            return ("layers",) if layer is None else ("layers", layer)
+        return ("state_dict",) if layer is None else ("state_dict", keys[layer][0])
+
     @property
     def n_in(self) -> int:
         return self.layers[0].n_in

@@ -77,7 +77,7 @@ def check(found: float, limit: float, loc: Loc, what: str, setting: str) -> None
 def check_limits(req: ForwardRequest, settings: Settings, iterations: int = 1, runs: int = 1) -> None:
     """Raise OverLimit when ``req`` is over any configured limit, its computation of ``iterations`` run ``runs`` times."""
     s = req.size
-    check(s.layers, settings.max_layers, ("network", "layers"), "the number of layers", "max_layers")
+    check(s.layers, settings.max_layers, ("network", *req.network.where()), "the number of layers", "max_layers")
     if req.binary_body:
         check(s.parameters, settings.max_binary_parameters, ("network",), "the number of parameters", "max_binary_parameters")
     else:

@@ -351,3 +351,19 @@ def test_a_check_freezes_a_missing_bias_as_training_does(client):
     answer = client.post("/v1/check", json={**body, "claimed": {"iterations": claims}}).json()
     assert answer["first_wrong"] is None, answer
     assert answer["score"] == answer["max_score"] > 0
+
+
+def test_faults_of_a_layer_are_located_at_its_state_dict_key(client, make_client):
+    """An overflow and the layer-count limit name the network as it was sent."""
+    network = {
+        "state_dict": {"0.weight": [[1.0, 1.0]], "0.bias": [0.0], "2.weight": [[1e308]], "2.bias": [0.0]},
+        "activations": ["identity", "identity"],
+    }
+    body = {"network": network, "inputs": [[1e308, 1e308]], "targets": [[0.0]], "loss": "mse"}
+    r = client.post("/v1/gradients", json=body)
+    assert r.status_code == 422
+    entry = r.json()["detail"][0]
+    assert entry["type"] == "non_finite" and entry["loc"] == ["body", "network", "state_dict", "0.weight"]
+    assert "layer 0 (0.weight)" in entry["msg"]
+    r = make_client(max_layers=1).post("/v1/gradients", json=body)
+    assert r.status_code == 413 and r.json()["detail"][0]["loc"] == ["body", "network", "state_dict"]
