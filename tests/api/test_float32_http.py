@@ -1,7 +1,7 @@
 """``dtype: "float32"`` over HTTP: /v1/forward, /v1/loss, /v1/gradients and /v1/train compute as PyTorch's
 float32; the float64-only endpoints refuse it at ``dtype``; a bad value is a 422 there too.
 
-Skips where torch is absent (``tests.support.torch_float32``); CI installs it (``pip install torch==2.13.0``).
+Skips where torch is absent (``tests.support.torch_reference``); CI installs it (``pip install torch==2.13.0``).
 """
 
 from __future__ import annotations
@@ -17,17 +17,8 @@ from app.nn.network import evaluate
 from app.schemas.requests import LossRequest, TrainRequest
 from app.schemas.responses import ForwardResponse, GradientsResponse, LossResponse, TrainResponse
 from tests.support.random_networks import random_layers, random_targets
-from tests.support.torch_float32 import (
-    HIDDEN,
-    RTOL,
-    assert_close32,
-    f32,
-    torch,
-    torch_forward,
-    torch_loss,
-    torch_params,
-    torch_train,
-)
+from tests.support.torch_float32 import F32, RTOL, assert_close32, f32
+from tests.support.torch_reference import HIDDEN, torch, torch_forward, torch_loss, torch_params, torch_train, trainable_masks
 
 
 def network_json(layers):
@@ -57,8 +48,8 @@ def test_gradients_in_float32_match_torch(client, loss, reduction, rng):
     assert r.status_code == 200, r.text
     got = r.json()
     GradientsResponse.model_validate(got)
-    params = torch_params(layers)
-    pres, posts = torch_forward(params, acts, x)
+    params = torch_params(layers, F32)
+    pres, posts = torch_forward(params, acts, x, F32)
     value = torch_loss(loss, pres[-1], posts[-1], f32(y), reduction)
     value.backward()
     assert got["loss"] == pytest.approx(value.item(), rel=RTOL, abs=1e-7)
@@ -75,7 +66,7 @@ def test_gradients_in_float32_match_torch(client, loss, reduction, rng):
 def test_forward_and_loss_in_float32_match_torch(client, rng):
     layers, acts, x, y, body = random_case(rng, "cross_entropy")
     with torch.no_grad():
-        pres, posts = torch_forward(torch_params(layers), acts, x)
+        pres, posts = torch_forward(torch_params(layers, F32), acts, x, F32)
         value = torch_loss("cross_entropy", pres[-1], posts[-1], f32(y), "mean")
     r = client.post("/v1/forward", json={k: body[k] for k in ("network", "inputs", "dtype")})
     assert r.status_code == 200, r.text
@@ -106,8 +97,8 @@ def test_train_in_float32_matches_torch(client, name, rng):
     assert r.status_code == 200, r.text
     got = r.json()
     TrainResponse.model_validate(got)
-    ones = [torch.ones(t.shape, dtype=torch.bool) for pair in torch_params(layers) for t in pair]
-    losses, grads, snapshots = torch_train(layers, acts, x, y, loss, "mean", make_theirs, iterations, ones)
+    ones = trainable_masks(rng, layers, frozen=False)
+    losses, grads, snapshots = torch_train(layers, acts, x, y, loss, "mean", make_theirs, iterations, ones, F32)
     assert got["status"] == "completed"
     np.testing.assert_allclose([e["loss"] for e in got["trace"]], losses, rtol=RTOL, atol=1e-7)
     assert all(e["loss"] == float(np.float32(e["loss"])) for e in got["trace"])  # each a float32, as torch's .item()

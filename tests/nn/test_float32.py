@@ -5,7 +5,7 @@ must really be float32: every array the engine returns is float32, and its numbe
 the float64 computation's. float64 stays the default (the float64 parity tests are
 ``test_torch_parity``); the last tests check that naming it changes nothing.
 
-Skips where torch is absent (``tests.support.torch_float32``); CI installs it (``pip install torch==2.13.0``).
+Skips where torch is absent (``tests.support.torch_reference``); CI installs it (``pip install torch==2.13.0``).
 """
 
 from __future__ import annotations
@@ -22,18 +22,8 @@ from app.nn.optimizers import SGD, Adam
 from app.nn.training import train
 from app.nn.workspace import Packed
 from tests.support.random_networks import random_layers, random_targets
-from tests.support.torch_float32 import (
-    HIDDEN,
-    RTOL,
-    assert_close32,
-    f32,
-    numpy,
-    torch,
-    torch_forward,
-    torch_loss,
-    torch_params,
-    torch_train,
-)
+from tests.support.torch_float32 import F32, RTOL, assert_close32, f32, numpy
+from tests.support.torch_reference import HIDDEN, flat_mask, torch, torch_forward, torch_loss, torch_params, torch_train, trainable_masks
 
 SIZES = [(3, 5, 4, 3), (8, 16, 2), (20, 32, 32, 10), (1, 1)]
 
@@ -77,7 +67,7 @@ def test_forward_matches_torch_float32(hidden, last, sizes, rng):
     x = rng.normal(size=(6, sizes[0]))
     fwd = forward(layers, x, dtype=np.float32)
     with torch.no_grad():
-        pres, posts = torch_forward(torch_params(layers), acts, x)
+        pres, posts = torch_forward(torch_params(layers, F32), acts, x, F32)
     assert_forward_close32(fwd, pres, posts)
 
 
@@ -88,8 +78,8 @@ def test_forward_matches_torch_float32(hidden, last, sizes, rng):
 def test_loss_and_gradients_match_torch_float32(hidden, loss, reduction, sizes, rng):
     layers, acts, x, y = case(rng, loss, hidden, sizes)
     ev = evaluate(layers, x, y, loss, reduction, dtype=np.float32)
-    params = torch_params(layers)
-    pres, posts = torch_forward(params, acts, x)
+    params = torch_params(layers, F32)
+    pres, posts = torch_forward(params, acts, x, F32)
     value = torch_loss(loss, pres[-1], posts[-1], f32(y), reduction)
     assert_pass_matches_torch(ev, layers, params, pres, posts, value)
     without = evaluate(layers, x, y, loss, reduction, gradients=False, dtype=np.float32)
@@ -110,8 +100,8 @@ def test_cross_entropy_options_match_torch_float32(index_targets, weighted, eps,
     w = rng.uniform(0.1, 3.0, classes) if weighted else None
     loss = LOSSES["cross_entropy"].bind(class_weights=w, label_smoothing=eps, index_targets=index_targets)
     ev = evaluate(layers, x, y, loss, reduction, dtype=np.float32)
-    params = torch_params(layers)
-    pres, posts = torch_forward(params, ["tanh", "softmax"], x)
+    params = torch_params(layers, F32)
+    pres, posts = torch_forward(params, ["tanh", "softmax"], x, F32)
     yt = torch.tensor(indices) if index_targets else f32(y)
     value = torch_loss("cross_entropy", pres[-1], posts[-1], yt, reduction, None if w is None else f32(w), eps)
     assert_pass_matches_torch(ev, layers, params, pres, posts, value)
@@ -133,14 +123,6 @@ OPTIMIZERS = {
 }
 
 
-def flat_mask(layout, masks):
-    out = np.empty(layout.size, dtype=bool)
-    for (w, b), (mw, mb) in zip(layout.views(out), zip(masks[::2], masks[1::2])):
-        w[...] = mw.numpy()
-        b[...] = mb.numpy()
-    return out
-
-
 def assert_flat_close32(layout, ours, theirs, what):
     for k, ((w, b), (tw, tb)) in enumerate(zip(layout.views(ours), zip(theirs[::2], theirs[1::2]))):
         assert_close32(w, tw, f"{what}: layer {k} weights")
@@ -160,10 +142,7 @@ def test_training_matches_torch_float32(name, sizes, frozen, rng):
     x = rng.normal(size=(batch, sizes[0]))
     y = random_targets(rng, loss, batch, sizes[-1])
     layout = Layout.of(layers)
-    masks = []
-    for l in layers:
-        for shape in (l.weights.shape, l.biases.shape):
-            masks.append(torch.tensor(rng.uniform(size=shape) < 0.6) if frozen else torch.ones(shape, dtype=torch.bool))
+    masks = trainable_masks(rng, layers, frozen)
     iterations = 5
     result = train(
         layers,
@@ -177,7 +156,7 @@ def test_training_matches_torch_float32(name, sizes, frozen, rng):
         trainable=flat_mask(layout, masks) if frozen else None,
         dtype=np.float32,
     )
-    losses, grads, snapshots = torch_train(layers, acts, x, y, loss, "mean", make_theirs, iterations, masks)
+    losses, grads, snapshots = torch_train(layers, acts, x, y, loss, "mean", make_theirs, iterations, masks, F32)
     assert result.status == "completed"
     trace = result.trace
     assert len(trace) == iterations
@@ -206,7 +185,7 @@ def test_training_chunks_of_one_iteration_in_float32(rng):
     y = random_targets(rng, "cross_entropy", 8, sizes[-1])
     result = train(layers, x, y, "cross_entropy", "mean", Adam(0.01), 3, record=frozenset({"network"}), dtype=np.float32)
     losses, _, snapshots = torch_train(
-        layers, ["relu", "softmax"], x, y, "cross_entropy", "mean", lambda p: torch.optim.Adam(p, lr=0.01), 3, [torch.tensor(True)] * 4
+        layers, ["relu", "softmax"], x, y, "cross_entropy", "mean", lambda p: torch.optim.Adam(p, lr=0.01), 3, [torch.tensor(True)] * 4, F32
     )
     np.testing.assert_allclose(result.trace.losses, losses, rtol=RTOL)
     assert_flat_close32(Layout.of(layers), result.params, snapshots[-1], "the trained parameters")
@@ -310,8 +289,8 @@ def test_float32_rounding_error_is_torchs(loss, rng):
         x32, y32 = x.astype(np.float32), y.astype(np.float32)
         exact = evaluate(rounded(layers), x32.astype(np.float64), y32.astype(np.float64), loss, "mean").gradient
         ev = evaluate(layers, x, y, loss, "mean", dtype=np.float32)
-        params = torch_params(layers)
-        pres, posts = torch_forward(params, acts, x)
+        params = torch_params(layers, F32)
+        pres, posts = torch_forward(params, acts, x, F32)
         torch_loss(loss, pres[-1], posts[-1], f32(y), "mean").backward()
         theirs = np.concatenate([np.concatenate([w.grad.numpy().T, b.grad.numpy()[None]]).ravel() for w, b in params])
         assert exact is not None and ev.gradient is not None

@@ -15,48 +15,10 @@ from app.nn.network import evaluate
 from app.nn.optimizers import SGD, Adam
 from app.nn.training import train
 from tests.support.random_networks import random_layers, random_targets
+from tests.support.torch_reference import HIDDEN, flat_mask, torch, torch_forward, torch_loss, torch_params, torch_train, trainable_masks
 
-torch = pytest.importorskip("torch")
-F = torch.nn.functional
-
+F64 = torch.float64
 RTOL, ATOL = 1e-13, 1e-15
-HIDDEN = sorted(name for name, a in ACTIVATIONS.items() if a.elementwise)
-TORCH_ACTIVATIONS = {
-    "identity": lambda z: z,
-    "relu": F.relu,
-    "leaky_relu": lambda z: F.leaky_relu(z, 0.01),
-    "sigmoid": torch.sigmoid,
-    "tanh": torch.tanh,
-    "softplus": F.softplus,
-    "elu": F.elu,
-    "softmax": lambda z: F.softmax(z, dim=1),
-}
-
-
-def torch_loss(name, pre, out, y, reduction):
-    if name == "binary_cross_entropy":
-        return F.binary_cross_entropy_with_logits(pre, y, reduction=reduction)
-    if name == "cross_entropy":
-        return F.cross_entropy(pre, y, reduction=reduction)
-    return F.mse_loss(out, y, reduction=reduction)
-
-
-def torch_params(layers):
-    return [
-        (torch.tensor(l.weights, dtype=torch.float64, requires_grad=True), torch.tensor(l.biases, dtype=torch.float64, requires_grad=True))
-        for l in layers
-    ]
-
-
-def torch_forward(params, acts, x):
-    a = torch.tensor(x, dtype=torch.float64)
-    pres, posts = [], []
-    for (w, b), act in zip(params, acts):
-        z = a @ w.T + b
-        a = TORCH_ACTIVATIONS[act](z)
-        pres.append(z)
-        posts.append(a)
-    return pres, posts
 
 
 def assert_close(ours, theirs):
@@ -90,8 +52,8 @@ def assert_pass_matches_torch(ev, layers, params, pres, posts, value) -> None:
 def test_forward_loss_and_gradients_match_torch(hidden, loss, reduction, rng):
     layers, acts, x, y = case(rng, loss, hidden)
     ev = evaluate(layers, x, y, loss, reduction)
-    params = torch_params(layers)
-    pres, posts = torch_forward(params, acts, x)
+    params = torch_params(layers, F64)
+    pres, posts = torch_forward(params, acts, x, F64)
     value = torch_loss(loss, pres[-1], posts[-1], torch.tensor(y), reduction)
     assert_pass_matches_torch(ev, layers, params, pres, posts, value)
 
@@ -123,36 +85,6 @@ OPTIMIZERS = {
 }
 
 
-def torch_train(layers, acts, x, y, loss, reduction, make_opt, iterations, masks):
-    params = torch_params(layers)
-    flat = [t for pair in params for t in pair]
-    opt = make_opt(flat)
-    yt = torch.tensor(y)
-    losses, snapshots = [], []
-    for _ in range(iterations):
-        opt.zero_grad()
-        pres, posts = torch_forward(params, acts, x)
-        value = torch_loss(loss, pres[-1], posts[-1], yt, reduction)
-        value.backward()
-        before = [t.detach().clone() for t in flat]
-        opt.step()
-        with torch.no_grad():
-            # An elementwise freeze: restore what the mask says never changes.
-            for t, b, m in zip(flat, before, masks):
-                t.copy_(torch.where(m, t, b))
-        losses.append(value.item())
-        snapshots.append(np.concatenate([t.detach().numpy().ravel() for t in flat]))
-    return losses, snapshots
-
-
-def flat_mask(layout, masks):
-    out = np.empty(layout.size, dtype=bool)
-    for (w, b), (mw, mb) in zip(layout.views(out), zip(masks[::2], masks[1::2])):
-        w[...] = mw.numpy()
-        b[...] = mb.numpy()
-    return out
-
-
 @pytest.mark.parametrize("frozen", [False, True], ids=["all-trainable", "frozen-mask"])
 @pytest.mark.parametrize("name", sorted(OPTIMIZERS))
 def test_training_trace_matches_torch(name, frozen, rng):
@@ -163,21 +95,18 @@ def test_training_trace_matches_torch(name, frozen, rng):
     x = rng.normal(size=(5, 3))
     y = random_targets(rng, loss, 5, 3)
     layout = Layout.of(layers)
-    masks = []
-    for l in layers:
-        for shape in (l.weights.shape, l.biases.shape):
-            masks.append(torch.tensor(rng.uniform(size=shape) < 0.6) if frozen else torch.ones(shape, dtype=torch.bool))
+    masks = trainable_masks(rng, layers, frozen)
     iterations = 12
     result = train(
         layers, x, y, loss, "mean", ours, iterations, record=frozenset({"network"}), trainable=flat_mask(layout, masks) if frozen else None
     )
-    losses, snapshots = torch_train(layers, acts, x, y, loss, "mean", make_theirs, iterations, masks)
+    losses, _, snapshots = torch_train(layers, acts, x, y, loss, "mean", make_theirs, iterations, masks, F64)
     assert result.status == "completed"
     np.testing.assert_allclose(result.trace.losses, losses, rtol=RTOL, atol=ATOL)
     assert len(result.trace) == len(snapshots)
     for params, snapshot in zip(result.trace.params, snapshots):
         ours = np.concatenate([np.concatenate([w.ravel(), b]) for w, b in layout.views(params)])
-        np.testing.assert_allclose(ours, snapshot, rtol=RTOL, atol=ATOL)
+        np.testing.assert_allclose(ours, np.concatenate([t.numpy().ravel() for t in snapshot]), rtol=RTOL, atol=ATOL)
 
 
 # -- cross_entropy with class-index targets, class weights and label smoothing --------------------
@@ -212,7 +141,7 @@ def ce_options_case(rng, index_targets, weighted, sizes=(3, 5, 4, 6), batch=9):
 
 def torch_ce(pre, torch_targets, w, eps, reduction):
     weight = None if w is None else torch.tensor(w)
-    return F.cross_entropy(pre, torch_targets, weight=weight, label_smoothing=eps, reduction=reduction)
+    return torch_loss("cross_entropy", pre, None, torch_targets, reduction, weight, eps)
 
 
 @pytest.mark.parametrize("index_targets, weighted, eps, reduction", CE_OPTION_CASES)
@@ -220,8 +149,8 @@ def test_cross_entropy_options_match_torch(index_targets, weighted, eps, reducti
     layers, acts, x, y, w, yt = ce_options_case(rng, index_targets, weighted)
     loss = LOSSES["cross_entropy"].bind(class_weights=w, label_smoothing=eps, index_targets=index_targets)
     ev = evaluate(layers, x, y, loss, reduction)
-    params = torch_params(layers)
-    pres, posts = torch_forward(params, acts, x)
+    params = torch_params(layers, F64)
+    pres, posts = torch_forward(params, acts, x, F64)
     value = torch_ce(pres[-1], yt, w, eps, reduction)
     assert_pass_matches_torch(ev, layers, params, pres, posts, value)
     # The loss's own gradient in the logits, against torch's, at large logits as well.
@@ -241,7 +170,7 @@ def test_weighted_class_indices_differ_from_weighted_rows_as_in_torch(eps, rng):
     layers, acts, x, y, w, yt = ce_options_case(rng, True, True)
     as_indices = evaluate(layers, x, y, LOSSES["cross_entropy"].bind(class_weights=w, label_smoothing=eps, index_targets=True), "mean")
     as_rows = evaluate(layers, x, y, LOSSES["cross_entropy"].bind(class_weights=w, label_smoothing=eps), "mean")
-    pre = torch_forward(torch_params(layers), acts, x)[0][-1]
+    pre = torch_forward(torch_params(layers, F64), acts, x, F64)[0][-1]
     assert as_indices.loss == pytest.approx(torch_ce(pre, yt, w, eps, "mean").item(), rel=RTOL)
     assert as_rows.loss == pytest.approx(torch_ce(pre, torch.tensor(y), w, eps, "mean").item(), rel=RTOL)
     assert as_indices.loss != pytest.approx(as_rows.loss, rel=1e-6)
@@ -265,13 +194,13 @@ def test_cross_entropy_options_training_trace_matches_torch(name, index_targets,
     layout = Layout.of(layers)
     iterations = 10
     result = train(layers, x, y, loss, reduction, ours, iterations, record=frozenset({"network", "gradients"}))
-    params = torch_params(layers)
+    params = torch_params(layers, F64)
     flat = [t for pair in params for t in pair]
     opt = make_theirs(flat)
     losses, snapshots, grads = [], [], []
     for _ in range(iterations):
         opt.zero_grad()
-        pres, _ = torch_forward(params, acts, x)
+        pres, _ = torch_forward(params, acts, x, F64)
         value = torch_ce(pres[-1], yt, w, eps, reduction)
         value.backward()
         grads.append(np.concatenate([t.grad.numpy().ravel() for t in flat]))
