@@ -33,6 +33,15 @@ def test_readme_documents_every_setting():
         assert f"BACKPROP_{name.upper()}" in readme, name
 
 
+def test_readme_names_only_settings_that_exist():
+    """Every BACKPROP_ variable the README names is a setting (or one of the tools' own variables)."""
+    from app.config import Settings
+
+    named = set(re.findall(r"BACKPROP_(\w+)", (ROOT / "README.md").read_text()))
+    known = {name.upper() for name in Settings.model_fields} | {"URL", "README_SCREENSHOT"}
+    assert named <= known, named - known
+
+
 @pytest.mark.slow
 def test_readme_python_example_runs(tmp_path, capsys):
     from tests.support.live_server import running_server
