@@ -317,7 +317,7 @@ class _Local:
             entry = ErrorEntry.model_validate(limit_entry(exc.loc, exc.message))
             raise LimitExceeded(413, [entry], exc.message) from None
         except NonFiniteError as exc:
-            entry = ErrorEntry.model_validate(non_finite_entry(exc, getattr(req, "network", None)))
+            entry = ErrorEntry.model_validate(non_finite_entry(exc, getattr(req, "network", None), getattr(req, "dtype", "float64")))
             raise ValidationFailed(422, [entry], entry.msg) from None
 
     def example(self, name: str, endpoint: str = "train") -> dict[str, Any]:

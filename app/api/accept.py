@@ -58,3 +58,9 @@ def prefers(accept: str | None, media_type: str, over: str) -> bool:
     ranks it higher)."""
     ranges = _ranges(accept) if accept else []
     return bool(ranges) and _quality(media_type, ranges) > _quality(over, ranges)
+
+
+def quality(accept: str | None, media_type: str) -> float:
+    """The quality ``accept`` gives ``media_type`` (1 when there is no Accept header)."""
+    ranges = _ranges(accept) if accept else []
+    return _quality(media_type, ranges) if ranges else 1.0

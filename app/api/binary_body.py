@@ -36,6 +36,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from app.api.large_body import Block, Context, Invalid, Walk, block_aware, invalid_error
+from app.schemas.base import quoted
 from app.schemas.error_entries import MAX_REPORTED_ERRORS
 from app.schemas.safetensors import METADATA, SafetensorsError, decode, tensor_path
 from app.service.limits import OverLimit
@@ -48,8 +49,14 @@ REQUEST_KEY = "request"
 # it would in a JSON body); larger ones where numbers are not wanted are cut to this many.
 INLINE_NUMBERS = 64
 VERBATIM_NUMBERS = 4_096
-# A tensor named into a list (``network.layers.7.weights``) may make it at most this long.
-MAX_INDEX = 1_000_000
+# What the tensors add to the JSON pydantic validates besides their placeholders, in all: entries a
+# list is filled with up to a tensor's index, empty rows, numbers put in as JSON. A file of a few
+# hundred bytes can name index 999,999 or shape [10**9, 0]; past this budget it is a 422, never a
+# second of work (the JSON body of a valid request is itself at most the header's 64 KiB).
+SKELETON_ITEMS = 65_536
+# A tensor that is valid where it stands but not an array of numbers of its depth (a /v1/check claim,
+# which may hold nulls) goes in whole, as JSON numbers, up to this many numbers in all.
+WHOLE_NUMBERS = 1_000_000
 
 Path = tuple[str | int, ...]
 
@@ -71,15 +78,18 @@ def validate_binary(raw: bytes, model: type[M], max_header_bytes: int) -> M:
     blocks: list[Block] = []
     arrays: list[NDArray[Any]] = []
     slots: list[tuple[Any, str | int]] = []
+    budget = _Budget()
     for name, array in decoded.tensors.items():
         path = tensor_path(name)
         if array.ndim > 2:
-            raise _format_error(path, f"tensor {name!r} has shape {list(array.shape)}; the arrays of a request are 1-D or 2-D")
-        parent, key = _slot(tree, path, name)
+            raise _format_error(path, f"tensor {quoted(name, 80)!r} has shape {list(array.shape)}; the arrays of a request are 1-D or 2-D")
+        parent, key = _slot(tree, path, name, budget)
         if array.ndim == 0 or array.size <= INLINE_NUMBERS:
             # Small, or empty: pydantic sees exactly what JSON would show (of an empty matrix's rows, as
             # many as a tensor's numbers are cut to: shape [10**9, 0] is a valid file of no bytes).
-            parent[key] = array[:VERBATIM_NUMBERS].tolist() if array.ndim else array.tolist()
+            shown = array[:VERBATIM_NUMBERS] if array.ndim else array
+            budget.spend(max(shown.size, len(shown) if shown.ndim else 1), path, name)
+            parent[key] = shown.tolist()
             continue
         marker: Any = prefix + str(len(blocks))
         for _ in range(array.ndim):
@@ -90,11 +100,18 @@ def validate_binary(raw: bytes, model: type[M], max_header_bytes: int) -> M:
         slots.append((parent, key))
     Walk(prefix, blocks).node(tree, model, ())
     context = Context(prefix, blocks, b"", b"")
+    whole = WHOLE_NUMBERS
     for block, array, (parent, key) in zip(blocks, arrays, slots):
         if block.claimed:
             _claim(block, array)
+        elif _valid_as_numbers(block, array) and array.size <= whole:
+            # Valid where it stands, as the same numbers in a JSON body would be (a claim with no null).
+            whole -= array.size
+            parent[key] = array.tolist()
         else:
-            parent[key] = _cut(array)
+            shown = _cut(array)
+            budget.spend(min(array.size, VERBATIM_NUMBERS), block.path, "")
+            parent[key] = shown
     skeleton = json.dumps(tree, allow_nan=True, separators=(",", ":"))
     try:
         return block_aware(model).model_validate_json(skeleton, context=context)
@@ -118,7 +135,25 @@ def _request_object(metadata: dict[str, str]) -> dict[str, Any]:
     return tree
 
 
-def _slot(tree: dict[str, Any], path: Path, name: str) -> tuple[Any, str | int]:
+class _Budget:
+    """What the tensors add to the JSON skeleton, counted against SKELETON_ITEMS before it is made."""
+
+    def __init__(self) -> None:
+        self.left = SKELETON_ITEMS
+
+    def spend(self, items: int, path: Path, name: str) -> None:
+        self.left -= items
+        if self.left < 0:
+            what = f"tensor {quoted(name, 80)!r}" if name else _where(path)
+            raise _format_error(
+                path,
+                f"{what} takes the body past {SKELETON_ITEMS:,} values outside its arrays of numbers (entries that fill a "
+                "list up to a tensor's index, empty rows, small or misplaced arrays written out as numbers); name "
+                "tensors by the indices the request has, and send its other fields in __metadata__.request",
+            )
+
+
+def _slot(tree: dict[str, Any], path: Path, name: str, budget: _Budget) -> tuple[Any, str | int]:
     """Where the tensor ``name`` goes in ``tree`` (the parent and its key), making the objects and
     lists on the way (a list is filled up to the index with objects or lists of the next part's kind)."""
     node: Any = tree
@@ -128,22 +163,25 @@ def _slot(tree: dict[str, Any], path: Path, name: str) -> tuple[Any, str | int]:
             key = str(key)
         elif isinstance(node, list):
             if not isinstance(key, int):
-                raise _format_error(path[:i], f"{_where(path[:i])} is an array, so tensor {name!r} must name an index in it, not {key!r}")
-            if key >= MAX_INDEX:
                 raise _format_error(
-                    path[: i + 1], f"tensor {name!r} names index {key} of {_where(path[:i])}, past the largest, {MAX_INDEX - 1}"
+                    path[:i],
+                    f"{_where(path[:i])} is an array, so tensor {quoted(name, 80)!r} must name an index in it "
+                    f"(at most 18 digits), not {quoted(str(key), 40)!r}",
                 )
+            if key >= len(node):
+                budget.spend(key + 1 - len(node), path[: i + 1], name)
             fresh: Any = [] if not last and isinstance(path[i + 1], int) else {}
             while len(node) <= key:
                 node.append(None if last else type(fresh)())
         else:
             raise _format_error(
-                path[:i], f"{_where(path[:i])} is given in __metadata__.request as a value, so tensor {name!r} cannot go inside it"
+                path[:i],
+                f"{_where(path[:i])} is given in __metadata__.request as a value, so tensor {quoted(name, 80)!r} cannot go inside it",
             )
         if last:
             if (node.get(key) if isinstance(node, dict) else node[key]) is not None:
                 raise _format_error(
-                    path, f"{_where(path)} is given twice: as tensor {name!r} and in __metadata__.request or another tensor"
+                    path, f"{_where(path)} is given twice: as tensor {quoted(name, 80)!r} and in __metadata__.request or another tensor"
                 )
             return node, key
         if isinstance(node, dict) and node.get(key) is None:
@@ -153,7 +191,18 @@ def _slot(tree: dict[str, Any], path: Path, name: str) -> tuple[Any, str | int]:
 
 
 def _where(path: Path) -> str:
-    return ".".join(str(part) for part in path) or "the request"
+    return quoted(".".join(str(part) for part in path), 120) or "the request"
+
+
+def _valid_as_numbers(block: Block, array: NDArray[Any]) -> bool:
+    """Whether ``array`` is valid where the walk found it, though not claimed: a list (of rows, for a
+    matrix) whose elements may be finite numbers, and every number finite."""
+    kind = block.kind
+    if kind is None or not kind.numbers or kind.rows != (array.ndim == 2):
+        return False
+    if (kind.rows and array.shape[1] < kind.row_min) or (kind.max_items is not None and len(array) > kind.max_items):
+        return False
+    return bool(np.isfinite(array).all())
 
 
 def _claim(block: Block, array: NDArray[Any]) -> None:

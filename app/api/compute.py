@@ -49,10 +49,11 @@ async def compute(
     (encoding a large answer is work too). ``cost``: the body's estimated work and memory, when
     ``estimated_work`` and ``estimated_memory`` do not know what ``fn`` does with it."""
     body = await read_body(request, model)
-    request.state.network = getattr(body, "network", None)  # where app.api.errors locates a layer's fault
+    request.state.body = body  # app.api.errors names a layer's fault as the body sent it
     settings: Settings = request.app.state.settings
     if finish is JSONBody and prefers(request.headers.get("accept"), SAFETENSORS, JSON):
         finish, settings = SafetensorsBody, binary_answer_settings(settings)  # type: ignore[assignment]
+        body.answer_binary()
     work, memory = cost(body) if cost is not None else (estimated_work(body, passes(body)), None)
     if work <= settings.inline_work:
         return cast(R, _finish(fn, body, settings, finish))

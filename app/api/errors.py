@@ -81,8 +81,9 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
 
 
 async def _non_finite(request: Request, exc: NonFiniteError) -> JSONResponse:
-    # app.api.compute keeps the validated body's network, so that the layer is named as it was sent.
-    return _detail(422, [non_finite_entry(exc, getattr(request.state, "network", None))])
+    # app.api.compute keeps the validated body: the layer is named as it was sent, the range is its dtype's.
+    body = getattr(request.state, "body", None)
+    return _detail(422, [non_finite_entry(exc, getattr(body, "network", None), getattr(body, "dtype", "float64"))])
 
 
 async def _limit_exceeded(request: Request, exc: OverLimit) -> JSONResponse:

@@ -643,6 +643,7 @@ class _Kind:
     rows: bool = False
     row_min: int = 0
     max_items: int | None = None
+    numbers: bool = False  # its elements (a row's items) may be finite numbers (app.api.binary_body)
 
 
 def _kind(annotation: Any) -> _Kind | None:
@@ -659,8 +660,17 @@ def _kind(annotation: Any) -> _Kind | None:
     item, item_marks = _unwrap(args[0])
     if get_origin(item) is list:
         row_min = next((m.min_length for m in item_marks if isinstance(m, annotated_types.MinLen)), 0)
-        return _Kind(_check(get_args(item)[0]), rows=True, row_min=row_min, max_items=max_items)
-    return _Kind(_check(args[0]), max_items=max_items)
+        element = get_args(item)[0]
+        return _Kind(_check(element), rows=True, row_min=row_min, max_items=max_items, numbers=_takes_numbers(element))
+    return _Kind(_check(args[0]), max_items=max_items, numbers=_takes_numbers(args[0]))
+
+
+def _takes_numbers(annotation: Any) -> bool:
+    """Whether ``annotation`` takes a finite number (FiniteFloat, or a union with it: ``FiniteFloat | None``)."""
+    bare, _ = _unwrap(annotation)
+    if get_origin(bare) is Union or get_origin(bare) is types.UnionType:
+        return any(_takes_numbers(member) for member in get_args(bare))
+    return annotation == FiniteFloat or bare is float
 
 
 def _check(annotation: Any) -> _Check | None:

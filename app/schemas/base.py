@@ -94,6 +94,8 @@ LOCATED_ERROR_TYPES = frozenset(
         "label_text",
         # A safetensors body that is not a valid file, or whose tensors cannot stand where they are named.
         "safetensors_invalid",
+        # A number of a dtype float32 request beyond float32's range.
+        "float32_range",
         # A network given in both forms (layers and state_dict), or activations without state_dict;
         # a state_dict key that is not <index>.weight or <index>.bias.
         "network_form",

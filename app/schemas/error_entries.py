@@ -78,15 +78,16 @@ def _message(error: dict[str, Any]) -> str:
     return f"{msg}; found {describe(error.get('input'))}"
 
 
-def non_finite_entry(exc: NonFiniteError, network: NetworkSpec | None = None) -> Entry:
+def non_finite_entry(exc: NonFiniteError, network: NetworkSpec | None = None, dtype: str = "float64") -> Entry:
     """The entry of a computation that overflowed although every input was finite, located at the layer as
-    ``network`` (the request's, when known) was sent."""
+    ``network`` (the request's, when known) was sent; ``dtype`` what it computed in."""
     what = QUANTITY_WORDS.get(exc.quantity, exc.quantity)
     where = ("layers", exc.layer) if network is None else network.where(exc.layer)
     named = f"layer {exc.layer}" if where[0] == "layers" else f"layer {exc.layer} ({where[1]})"
     msg = (
         f"{named}'s {what} overflowed to a non-finite value (inf or NaN) although every input "
-        f"was finite; expected values that stay within float64 range (scale down weights or inputs)"
+        f"was finite; expected values that stay within {dtype} range (scale down weights or inputs"
+        + (", or send dtype float64)" if dtype == "float32" else ")")
     )
     return {"loc": ["body", "network", *where], "msg": msg, "type": "non_finite"}
 

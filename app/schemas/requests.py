@@ -17,6 +17,7 @@ from functools import cached_property
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, NoReturn, Union
 
+import numpy as np
 from pydantic import (
     Discriminator,
     Field,
@@ -39,6 +40,7 @@ from app.nn.optimizers import BOUNDS, OPTIMIZERS, HyperParameterError, Optimizer
 from app.nn.training import RECORDABLE
 from app.schemas.base import (
     FiniteFloat,
+    Loc,
     Matrix,
     StrictBool,
     StrictInt,
@@ -185,6 +187,34 @@ def _no_weights(value: list[float] | None) -> bool:
 
 # -- dtype: what the engine computes in ------------------------------------------------------
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _fit_float32(req: ForwardRequest) -> None:
+    """Every number of a float32 request fits float32 (1e39 would be infinite before any computation):
+    else a 422 at the array that holds it."""
+    keys = req.network.state_dict_keys
+    arrays: list[tuple[Loc, Any]] = [(("inputs",), req.inputs)]
+    for k, layer in enumerate(req.network.layers):
+        weight_loc: Loc = ("network", "layers", k, "weights") if keys is None else ("network", "state_dict", keys[k][0])
+        arrays.append((weight_loc, layer.weights))
+        if layer.biases is not None:
+            bias_key = None if keys is None else keys[k][1]
+            arrays.append((("network", "layers", k, "biases") if bias_key is None else ("network", "state_dict", bias_key), layer.biases))
+    targets = getattr(req, "targets", None)
+    if targets is not None and (isinstance(targets, np.ndarray) or (targets and isinstance(targets[0], list))):
+        arrays.append((("targets",), targets))
+    for loc, values in arrays:
+        largest = float(np.abs(np.asarray(values, dtype=np.float64)).max(initial=0.0))
+        if largest > FLOAT32_MAX:
+            field_error(
+                loc,
+                f"{dotted(loc)} holds {largest:.3g}, beyond float32's range (about 3.4e38): dtype float32 cannot "
+                "represent it; send dtype float64, or smaller numbers",
+                "float32_range",
+            )
+
+
 Dtype = Literal["float64", "float32"]
 DTYPE_DESCRIPTION = (
     "What the network computes in. float64 (default): PyTorch in double precision, answers exact to the last "
@@ -222,17 +252,27 @@ def request_size(network: NetworkSpec, batch: int) -> RequestSize:
 class ComputeRequest(StrictModel):
     """A body that asks for computation: its ``size`` is what the limits and admission control read;
     ``binary_body``: it came as safetensors (set by the HTTP layer), whose limits are its own
-    (app.service.limits)."""
+    (app.service.limits); ``binary_answer``: the answer goes so."""
 
     _binary_body: bool = PrivateAttr(default=False)
+    _binary_answer: bool = PrivateAttr(default=False)
 
     @property
     def binary_body(self) -> bool:
         return self._binary_body
 
+    @property
+    def binary_answer(self) -> bool:
+        """The answer goes as safetensors: arrays are kept as arrays, not encoded as JSON as they come."""
+        return self._binary_answer
+
     def came_binary(self) -> None:
         """Record that the body came as safetensors (the HTTP layer's, before the limits are checked)."""
         self._binary_body = True
+
+    def answer_binary(self) -> None:
+        """Record that the answer goes as safetensors (the HTTP layer's, before the computation)."""
+        self._binary_answer = True
 
     @property
     def size(self) -> RequestSize:
@@ -253,6 +293,8 @@ class ForwardRequest(ComputeRequest):
     def _dtype_taken(self) -> ForwardRequest:
         if self.dtype != "float64" and self.float64_only is not None:
             _option_error("dtype", "dtype_unsupported", f"{self.float64_only}; send dtype float64 or leave it out", self.dtype)
+        if self.dtype == "float32":
+            _fit_float32(self)
         return self
 
     @model_validator(mode="after")

@@ -60,9 +60,12 @@ def decode(body: bytes, *, max_header_bytes: int = 1 << 20) -> Decoded:
     if 8 + n > len(body):
         raise SafetensorsError(("header",), f"the header says it is {n:,} bytes, but only {len(body) - 8:,} follow its length")
     try:
-        header = json.loads(body[8 : 8 + n])
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SafetensorsError(("header",), f"the header is not valid JSON: {exc}") from None
+        header = json.loads(body[8 : 8 + n], object_pairs_hook=_unique_keys)
+    except _RepeatedName as exc:
+        raise SafetensorsError(("header",), f"the header names {exc.name!r} twice; each tensor has one name") from None
+    except (ValueError, RecursionError) as exc:
+        # Malformed, not UTF-8, nested past the interpreter's depth, or an integer of thousands of digits.
+        raise SafetensorsError(("header",), f"the header is not valid JSON: {str(exc)[:200]}") from None
     if not isinstance(header, dict):
         raise SafetensorsError(("header",), f"the header must be a JSON object, found {type(header).__name__}")
     metadata = _metadata(header.pop(METADATA, None))
@@ -81,6 +84,24 @@ def decode(body: bytes, *, max_header_bytes: int = 1 << 20) -> Decoded:
     return Decoded(tensors, metadata)
 
 
+class _RepeatedName(ValueError):
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name[:80]
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object of the header, refusing a key given twice (json.loads would keep the last)."""
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _RepeatedName(key)
+            seen.add(key)
+    return out
+
+
 def _metadata(value: Any) -> dict[str, str]:
     if value is None:
         return {}
@@ -89,7 +110,17 @@ def _metadata(value: Any) -> dict[str, str]:
     return dict(value)
 
 
+# A tensor has at most this many dimensions, each at most MAX_DIMENSION: what numpy can shape (a size-0
+# tensor of shape [10**30, 0] needs no bytes, but no array has such a dimension).
+MAX_DIMENSIONS = 32
+MAX_DIMENSION = 2**40
+
+
 def _entry(name: str, spec: Any, data_bytes: int) -> tuple[np.dtype[Any], tuple[int, ...], int, int]:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise SafetensorsError(("header",), f"a tensor's name is not valid UTF-8: {name[:40]!r}") from None
     if not isinstance(spec, dict) or set(spec) != {"dtype", "shape", "data_offsets"}:
         raise SafetensorsError((name,), f"tensor {name!r} must be described by exactly dtype, shape and data_offsets")
     dtype = DTYPES.get(spec["dtype"]) if isinstance(spec["dtype"], str) else None
@@ -97,7 +128,12 @@ def _entry(name: str, spec: Any, data_bytes: int) -> tuple[np.dtype[Any], tuple[
         raise SafetensorsError((name,), f"tensor {name!r} has dtype {spec['dtype']!r}; expected one of {', '.join(DTYPES)}")
     shape = spec["shape"]
     if not isinstance(shape, list) or not all(type(d) is int and 0 <= d for d in shape):
-        raise SafetensorsError((name,), f"tensor {name!r} has shape {shape!r}; expected a list of non-negative integers")
+        raise SafetensorsError((name,), f"tensor {name!r} has shape {str(shape)[:80]}; expected a list of non-negative integers")
+    if len(shape) > MAX_DIMENSIONS or any(d > MAX_DIMENSION for d in shape):
+        raise SafetensorsError(
+            (name,),
+            f"tensor {name!r} has shape {str(shape)[:80]}; expected at most {MAX_DIMENSIONS} dimensions of at most {MAX_DIMENSION:,}",
+        )
     offsets = spec["data_offsets"]
     if not isinstance(offsets, list) or len(offsets) != 2 or not all(type(o) is int for o in offsets):
         raise SafetensorsError((name,), f"tensor {name!r} has data_offsets {offsets!r}; expected [begin, end]")
@@ -105,6 +141,8 @@ def _entry(name: str, spec: Any, data_bytes: int) -> tuple[np.dtype[Any], tuple[
     if not 0 <= begin <= end <= data_bytes:
         raise SafetensorsError((name,), f"tensor {name!r} spans bytes {begin}..{end}, outside the data's {data_bytes} bytes")
     size = math.prod(shape) * dtype.itemsize
+    if size and math.prod(shape) > data_bytes:
+        raise SafetensorsError((name,), f"tensor {name!r} of shape {shape} needs more bytes than the data has ({data_bytes})")
     if end - begin != size:
         raise SafetensorsError((name,), f"tensor {name!r} of shape {shape} and dtype {spec['dtype']} needs {size} bytes, not {end - begin}")
     return dtype, tuple(shape), begin, end
@@ -135,7 +173,8 @@ def encode(tensors: Mapping[str, NDArray[np.floating[Any]]], metadata: Mapping[s
 STATE_DICT = "state_dict"
 # What safetensors.torch.save_file writes for an nn.Sequential of Linear layers: ``0.weight``, ``2.bias``.
 _STATE_DICT_KEY = re.compile(r"[0-9]+\.(weight|bias)\Z")
-_INDEX = re.compile(r"[0-9]+\Z")
+# A list index (a longer run of digits stays a name, which no list takes).
+_INDEX = re.compile(r"[0-9]{1,18}\Z")
 NETWORK_STATE_DICT = ("network", STATE_DICT)
 
 

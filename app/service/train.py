@@ -25,7 +25,8 @@ def completed_iterations(req: TrainRequest, summary: TrainSummaryPayload) -> int
 
 
 def run_train(req: TrainRequest, settings: Settings) -> TrainPayload:
-    """The TrainResponse payload; its ``trace`` already encoded as JSON (an ``orjson.Fragment``).
+    """The TrainResponse payload; its ``trace`` already encoded as JSON (an ``orjson.Fragment``), or, for an
+    answer in safetensors, the entries with their arrays.
 
     Each chunk's entries are encoded as soon as they are computed: kept as payloads (a dict
     and a few small arrays per entry) until the end, a long trace held about six times the
@@ -34,16 +35,19 @@ def run_train(req: TrainRequest, settings: Settings) -> TrainPayload:
     layout, chunks = _start(req, settings)
     keys = req.network.state_dict_keys
     encoded: list[bytes] = []
+    entries: list[TraceEntryPayload] = []  # an answer in safetensors keeps the arrays as they are
     summary: TrainSummaryPayload | None = None
     for item in chunks:
         stop_point()
-        if isinstance(item, TraceChunk):
+        if isinstance(item, TraceChunk) and req.binary_answer:
+            entries.extend(trace_entries(layout, item, keys))
+        elif isinstance(item, TraceChunk):
             # "[a,b]" -> "a,b": the chunks are joined into one array below.
             encoded.append(orjson.dumps(trace_entries(layout, item, keys), option=orjson.OPT_SERIALIZE_NUMPY)[1:-1])
         else:
             summary = _summary(layout, item, keys)
     assert summary is not None  # training always ends with its Outcome
-    trace = orjson.Fragment(b"[" + b",".join(part for part in encoded if part) + b"]")
+    trace = entries if req.binary_answer else orjson.Fragment(b"[" + b",".join(part for part in encoded if part) + b"]")
     del encoded
     answer: TrainPayload = {"status": summary["status"]}  # type: ignore[typeddict-item]  # completed just below
     if "diverged_at" in summary:

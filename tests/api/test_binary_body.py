@@ -311,3 +311,65 @@ def test_random_tensor_names_and_shapes_are_answered_or_refused_at_their_place(c
         if r.status_code != 200:
             assert all(e["loc"][:1] == ["body"] for e in r.json()["detail"]), r.text
     assert len(statuses) == 40 and set(statuses) & {413, 422}
+
+
+@pytest.mark.parametrize(
+    ("accept", "media"),
+    [
+        ("application/x-ndjson", "application/x-ndjson"),
+        ("application/x-ndjson, application/json", "application/x-ndjson"),
+        ("application/x-safetensors;q=1, application/x-ndjson;q=0.9", "application/x-safetensors"),
+        ("application/x-ndjson, application/x-safetensors;q=0.5", "application/x-ndjson"),
+        ("*/*", "application/json"),
+    ],
+)
+def test_train_answers_the_media_type_ranked_first(client, accept, media):
+    body = client.get("/v1/examples/seed?for=train").json()
+    assert client.post("/v1/train", json=body, headers={"accept": accept}).headers["content-type"].startswith(media)
+
+
+def test_a_float32_body_must_fit_float32(client, seed_loss_body):
+    r = client.post("/v1/gradients", json={**seed_loss_body, "dtype": "float32", "inputs": [[1e39, 0.0]]})
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["loc"] == ["body", "inputs"] and r.json()["detail"][0]["type"] == "float32_range"
+    huge = {**seed_loss_body, "dtype": "float32", "inputs": [[1e38, 0.0]]}
+    huge["network"] = {"layers": [{**seed_loss_body["network"]["layers"][0], "weights": [[1e38, 1e38], [1.0, 1.0]]}, seed_loss_body["network"]["layers"][1]]}
+    r = client.post("/v1/gradients", json=huge)
+    assert r.status_code == 422 and r.json()["detail"][0]["type"] == "non_finite" and "float32 range" in r.json()["detail"][0]["msg"]
+
+
+def test_tiny_files_cannot_ask_for_large_work(client):
+    """Indices past a list's end, empty rows of a billion rows: counted against a budget before anything is
+    made (a file of a few hundred bytes once took 50 s and 6 GB)."""
+    import time
+
+    def file(names: list[str], shape: list[int]) -> bytes:
+        return save({name: np.zeros(shape) for name in names})
+
+    for raw in [
+        file(["inputs.0.999999"], [0]),
+        file([f"inputs.{i}.999999" for i in range(4)], [0]),
+        file(["inputs.999999.0", "targets.999999.0", "network.layers.999999.weights"], [0]),
+        file([f"network.layers.{i}.weights" for i in range(300)], [10**9, 0]),
+        file([f"x{i}" for i in range(300)], [10**9, 0]),
+        file(["network.layers." + "9" * 5000 + ".weights"], [0]),
+    ]:
+        started = time.perf_counter()
+        r = _post(client, raw)
+        assert r.status_code == 422, r.text[:300]
+        assert time.perf_counter() - started < 2, "bounded work"
+
+
+def test_a_valid_claim_that_is_not_an_array_of_numbers_goes_whole(client, rng):
+    """A /v1/check claim (numbers or nulls) of more numbers than are cut for errors is taken whole."""
+    body = {
+        "network": {"layers": [{"weights": rng.normal(size=(100, 50)).tolist()}]},
+        "inputs": rng.normal(size=(3, 50)).tolist(),
+        "targets": rng.normal(size=(3, 100)).tolist(),
+        "loss": "mse",
+    }
+    truth = client.post("/v1/gradients", json=body).json()["gradients"][0]["weights"]
+    claimed = {**body, "claimed": {"gradients": [{"weights": truth}]}}
+    expected = client.post("/v1/check", json=claimed).json()
+    assert expected["score"] == expected["max_score"] == 1.0
+    assert client.post("/v1/check", content=to_binary(claimed), headers=BINARY_HEADERS).json() == expected

@@ -1,10 +1,11 @@
 from fastapi import APIRouter, Request, Response
 
+from app.api.accept import quality
 from app.api.compute import compute
 from app.api.errors import BODY_ERROR_RESPONSES, BODY_ERROR_RESPONSES_EXPLICIT
 from app.api.openapi import request_body
 from app.api.response_bodies import BINARY_ANSWER, SVG_RESPONSE, SVGBody, ndjson_response
-from app.schemas.media_types import NDJSON
+from app.schemas.media_types import JSON, NDJSON, SAFETENSORS
 from app.schemas.requests import TrainRequest
 from app.schemas.responses import TrainResponse
 from app.service.train import LossCurve, run_train, run_train_plot, stream_train
@@ -35,7 +36,14 @@ STREAM_DESCRIPTION = (
     openapi_extra=request_body("train"),
 )
 async def train(request: Request) -> Response:
-    if NDJSON in request.headers.get("accept", ""):
+    accept = request.headers.get("accept")
+    # The stream when asked for by name and ranked over safetensors (and no lower than JSON).
+    if (
+        accept
+        and NDJSON in accept
+        and quality(accept, NDJSON) >= quality(accept, JSON)
+        and quality(accept, NDJSON) > quality(accept, SAFETENSORS)
+    ):
         return await compute(request, TrainRequest, stream_train, ndjson_response)
     return await compute(request, TrainRequest, run_train)
 
