@@ -333,7 +333,12 @@ def test_a_float32_body_must_fit_float32(client, seed_loss_body):
     assert r.status_code == 422
     assert r.json()["detail"][0]["loc"] == ["body", "inputs"] and r.json()["detail"][0]["type"] == "float32_range"
     huge = {**seed_loss_body, "dtype": "float32", "inputs": [[1e38, 0.0]]}
-    huge["network"] = {"layers": [{**seed_loss_body["network"]["layers"][0], "weights": [[1e38, 1e38], [1.0, 1.0]]}, seed_loss_body["network"]["layers"][1]]}
+    huge["network"] = {
+        "layers": [
+            {**seed_loss_body["network"]["layers"][0], "weights": [[1e38, 1e38], [1.0, 1.0]]},
+            seed_loss_body["network"]["layers"][1],
+        ]
+    }
     r = client.post("/v1/gradients", json=huge)
     assert r.status_code == 422 and r.json()["detail"][0]["type"] == "non_finite" and "float32 range" in r.json()["detail"][0]["msg"]
 
