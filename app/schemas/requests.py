@@ -529,6 +529,14 @@ def _check_trainable(trainable: list[LayerMask] | None, network: NetworkSpec) ->
                 f"trainable[{k}].biases must have {counted(layer.n_out, 'value')} (layer {k}'s outputs), but has {len(mask.biases)}",
                 "shape_mismatch",
             )
+        keys = network.state_dict_keys
+        if mask.biases is not None and any(mask.biases) and keys is not None and keys[k][1] is None:
+            field_error(
+                ("trainable", k, "biases"),
+                f"layer {k} ({keys[k][0]}) has no bias (the state_dict has no {keys[k][0].split('.')[0]}.bias), so none of "
+                f"trainable[{k}].biases can be true: leave it out",
+                "missing_dependency",
+            )
 
 
 class TrainRequest(LossRequest):

@@ -367,3 +367,19 @@ def test_faults_of_a_layer_are_located_at_its_state_dict_key(client, make_client
     assert "layer 0 (0.weight)" in entry["msg"]
     r = make_client(max_layers=1).post("/v1/gradients", json=body)
     assert r.status_code == 413 and r.json()["detail"][0]["loc"] == ["body", "network", "state_dict"]
+
+
+def test_a_missing_bias_cannot_be_marked_trainable(client):
+    body = {
+        "network": {"state_dict": {"0.weight": [[0.3, -0.2]], "2.weight": [[0.4]], "2.bias": [0.1]}, "activations": ["tanh", "sigmoid"]},
+        "inputs": [[0.5, -1.0]],
+        "targets": [[1.0]],
+        "loss": "mse",
+        "optimizer": {"name": "sgd", "learning_rate": 0.5},
+        "iterations": 2,
+    }
+    r = client.post("/v1/train", json={**body, "trainable": [{"biases": [True]}, {}]})
+    assert r.status_code == 422
+    entry = r.json()["detail"][0]
+    assert entry["loc"] == ["body", "trainable", 0, "biases"] and "0.bias" in entry["msg"]
+    assert client.post("/v1/train", json={**body, "trainable": [{"biases": [False]}, {}]}).status_code == 200
