@@ -463,6 +463,7 @@ def pieces(width: int, repeats: int = 9) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> None:
+    global BATCH
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="10k,100k,1M,10M", help="comma-separated, of " + ", ".join(WIDTHS))
     parser.add_argument("--rounds", type=int, help="rounds for every size (default: by size)")
@@ -472,7 +473,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--no-pieces", action="store_true", help="skip the in-process breakdown of one 1M binary request")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--batch", type=int, default=64, help="input rows per request (default %(default)s)")
     args = parser.parse_args(argv)
+    BATCH = args.batch  # the module's figures are all for one batch, chosen here
     sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
     for s in sizes:
         if s not in WIDTHS:
