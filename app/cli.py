@@ -21,7 +21,8 @@ process with no server. ``FILE`` may be ``-`` for standard input.
 the JSON body, ``inputs``, ``network.layers.0.weights``, or a network's state_dict key, ``0.weight``; the
 other fields as JSON in its ``__metadata__["request"]``, e.g. written by ``safetensors.torch.save_file(
 tensors, path, metadata={"request": json.dumps(fields)})``), which is sent as it is. ``--encoding binary``
-sends a JSON FILE's arrays and takes the answer as safetensors (the output is the same; ``train``'s progress
+sends a JSON FILE's arrays and takes the answer as safetensors (the output is the same, but for ``dtype`` float32,
+whose numbers it prints as the float64 each exactly is, not float32's shortest form; ``train``'s progress
 comes as JSON lines either way). ``gradients`` and ``train`` ``--out FILE.safetensors`` write the binary
 answer as it is (a trained network sent as a state_dict comes back under its own keys, which
 ``model.load_state_dict(safetensors.torch.load_file(path))`` takes when the answer holds no other array);
@@ -187,15 +188,18 @@ def _read(path: str) -> dict[str, Any] | bytes:
         try:
             decode_request(raw)  # a file that is not safetensors is said here, not by the service
         except ValueError as exc:
-            raise ValueError(f"{path} is not a binary body: {exc}") from None
+            hint = " (it is JSON: name it .json)" if raw.lstrip()[:1] == b"{" else ""
+            raise ValueError(f"{path} is not a binary body{hint}: {exc}") from None
         return raw
     try:
         body = json.loads(raw)
-    except ValueError:
+    except ValueError as not_json:
         try:
             decode_request(raw)
-        except ValueError:
-            raise ValueError(f"{path} is neither a JSON body nor a safetensors file") from None
+        except ValueError as not_binary:
+            # Said by what the bytes look like: JSON's reason for what starts as JSON, else the file's.
+            reason = f"not JSON: {not_json}" if raw.lstrip()[:1] in (b"{", b"[") else f"not a safetensors file: {not_binary}"
+            raise ValueError(f"{path} is neither a JSON body nor a safetensors file ({reason})") from None
         return raw
     if not isinstance(body, dict):
         raise ValueError(f"{path} must hold a JSON object (a request body)")
@@ -357,6 +361,8 @@ def _example(args: argparse.Namespace) -> int:
     if args.binary:
         from app.client import REQUEST_MODELS, encode_request
 
+        if sys.stdout.isatty():
+            raise ValueError("--binary writes raw bytes: send them to a file (> seed.safetensors) or a pipe, not the terminal")
         sys.stdout.buffer.write(encode_request(body, REQUEST_MODELS[args.endpoint]))
         return 0
     print(json.dumps(body, indent=2))
@@ -368,8 +374,16 @@ def _gradients(args: argparse.Namespace) -> int:
     from app.schemas.requests import LossRequest
     from app.schemas.responses import GradientsResponse
 
-    if isinstance(body, dict):
-        body = {k: body[k] for k in LossRequest.model_fields if k in body}
+    # A /v1/train body (the examples' default) is taken too: its training fields are left out.
+    fields = _fields(body)
+    if set(fields) - set(LossRequest.model_fields):
+        kept = {k: fields[k] for k in LossRequest.model_fields if k in fields}
+        if isinstance(body, bytes):
+            from app.client import encode_request
+
+            body = encode_request(kept, LossRequest)
+        else:
+            body = kept
     result = _answer(args, "gradients", body, GradientsResponse)
     if args.json:
         print(result.model_dump_json(indent=2))
@@ -455,7 +469,9 @@ def _at(claimed: Any, path: list[str | int]) -> Any:
             claimed = claimed[part]
         except (KeyError, IndexError, TypeError):
             return None
-    return claimed
+    # A tensor's element is a numpy scalar: shown as the number it is, as JSON's.
+    item = getattr(claimed, "item", None)
+    return item() if item is not None and not isinstance(claimed, (list, dict)) and getattr(claimed, "ndim", 1) == 0 else claimed
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -471,7 +487,7 @@ def _train(args: argparse.Namespace) -> int:
         entries = summary.trace
     else:
         fields = _fields(body)
-        expected = recorded_count(int(fields.get("iterations", 1)), int(fields.get("record_every", 1)))
+        expected = recorded_count(int(fields.get("iterations") or 1), int(fields.get("record_every") or 1))
         show_bar = args.progress or sys.stderr.isatty()
         for item in _connect(args).send("train", body, stream=True):
             if isinstance(item, TrainSummary):

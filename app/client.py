@@ -47,6 +47,7 @@ from typing import Annotated, Any, Literal, TypeVar, Union, cast, get_args, get_
 
 import httpx
 import numpy as np
+import pydantic_core
 from numpy.typing import NDArray
 from pydantic import BaseModel, TypeAdapter
 from pydantic.fields import FieldInfo
@@ -77,7 +78,7 @@ from app.schemas.responses import (
     TrainResponse,
     TrainSummary,
 )
-from app.schemas.safetensors import decode, encode, tensor_name, tensor_path
+from app.schemas.safetensors import decode, encode, tensor_name, tensor_path, tensor_slot
 
 M = TypeVar("M", bound=BaseModel)
 R = TypeVar("R")
@@ -205,7 +206,9 @@ def decode_answer(content: bytes, model: type[M]) -> M:
 
 def as_lists(model: M) -> M:
     """``model`` with lists where it holds numpy arrays: the same model the JSON encoding answers (what
-    ``model_dump_json`` needs)."""
+    ``model_dump_json`` needs). For ``dtype`` float32 the numbers are the same float32 values, each as the
+    float64 it exactly is, where the JSON answer writes float32's shortest form (``0.70103073`` for
+    ``0.7010307312011719``): equal once read back as float32."""
     return type(model).model_validate(_listed(model.model_dump(exclude_unset=True, by_alias=True, warnings=False)))
 
 
@@ -316,36 +319,18 @@ def _merged(content: bytes, key: str) -> dict[str, Any]:
     """The JSON object in ``__metadata__[key]`` with each tensor (a writable copy) put at its path."""
     decoded = decode(content, max_header_bytes=1 << 62)  # no limit of its own: the whole body is here already
     text = decoded.metadata.get(key)
-    tree = json.loads(text) if text is not None else {}
+    try:
+        tree = pydantic_core.from_json(text) if text is not None else {}  # bounded nesting, as the service reads it
+    except ValueError as exc:
+        raise ValueError(f"__metadata__.{key} is not JSON: {exc}") from None
     if not isinstance(tree, dict):
         raise ValueError(f"__metadata__.{key} must be a JSON object, not {type(tree).__name__}")
     for name, array in decoded.tensors.items():
-        _put(tree, tensor_path(name), name, array.copy())
+        # The service's own reading of the names (app.schemas.safetensors.tensor_slot), so that --local and
+        # the summaries read a file as the service does.
+        parent, place = tensor_slot(tree, tensor_path(name), name)
+        parent[place] = array.copy()
     return tree
-
-
-def _put(tree: dict[str, Any], path: tuple[str | int, ...], name: str, array: NDArray[Any]) -> None:
-    """Put ``array`` at ``path`` in ``tree`` (where an answer leaves a null in a list, or nothing in an
-    object), making the objects on the way that held only tensors."""
-    node: Any = tree
-    for i, part in enumerate(path):
-        last = i == len(path) - 1
-        if isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-            if last:
-                node[part] = array
-                return
-            node = node[part]
-        elif isinstance(node, dict):
-            key = str(part)
-            if last:
-                node[key] = array
-                return
-            if node.get(key) is None:
-                node[key] = {}
-            node = node[key]
-        else:
-            break
-    raise ValueError(f"tensor {name!r} names no place in the JSON it comes with")
 
 
 def _built(model: type[M], data: Any) -> M:

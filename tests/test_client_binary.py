@@ -266,7 +266,7 @@ def test_arrays_in_lists_float32_and_a_trained_state_dict_are_put_back():
 
 
 def test_a_malformed_binary_answer_is_an_error():
-    with pytest.raises(ValueError, match="names no place"):
+    with pytest.raises(ValueError, match="cannot go inside it"):
         decode_answer(encode({"loss.x": np.ones(1)}, {"response": json.dumps({"loss": 1.0})}), GradientsResponse)
     with pytest.raises(ValueError):
         decode_answer(b"\x00" * 4, GradientsResponse)

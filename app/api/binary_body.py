@@ -25,6 +25,7 @@ Python step per number.
 
 from __future__ import annotations
 
+import functools
 import json
 import secrets
 from typing import Any, TypeVar
@@ -38,7 +39,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from app.api.large_body import Block, Context, Invalid, Walk, block_aware, invalid_error
 from app.schemas.base import quoted
 from app.schemas.error_entries import MAX_REPORTED_ERRORS
-from app.schemas.safetensors import METADATA, SafetensorsError, decode, tensor_path
+from app.schemas.safetensors import METADATA, PlacementError, SafetensorsError, decode, tensor_path, tensor_slot
 from app.service.limits import OverLimit
 
 M = TypeVar("M", bound=BaseModel)
@@ -83,7 +84,10 @@ def validate_binary(raw: bytes, model: type[M], max_header_bytes: int) -> M:
         path = tensor_path(name)
         if array.ndim > 2:
             raise _format_error(path, f"tensor {quoted(name, 80)!r} has shape {list(array.shape)}; the arrays of a request are 1-D or 2-D")
-        parent, key = _slot(tree, path, name, budget)
+        try:
+            parent, key = tensor_slot(tree, path, name, functools.partial(budget.spend, name=name))
+        except PlacementError as exc:
+            raise _format_error(exc.path, exc.message) from None
         if array.ndim == 0 or array.size <= INLINE_NUMBERS:
             # Small, or empty: pydantic sees exactly what JSON would show (of an empty matrix's rows, as
             # many as a tensor's numbers are cut to: shape [10**9, 0] is a valid file of no bytes).
@@ -151,43 +155,6 @@ class _Budget:
                 "list up to a tensor's index, empty rows, small or misplaced arrays written out as numbers); name "
                 "tensors by the indices the request has, and send its other fields in __metadata__.request",
             )
-
-
-def _slot(tree: dict[str, Any], path: Path, name: str, budget: _Budget) -> tuple[Any, str | int]:
-    """Where the tensor ``name`` goes in ``tree`` (the parent and its key), making the objects and
-    lists on the way (a list is filled up to the index with objects or lists of the next part's kind)."""
-    node: Any = tree
-    for i, key in enumerate(path):
-        last = i == len(path) - 1
-        if isinstance(node, dict):
-            key = str(key)
-        elif isinstance(node, list):
-            if not isinstance(key, int):
-                raise _format_error(
-                    path[:i],
-                    f"{_where(path[:i])} is an array, so tensor {quoted(name, 80)!r} must name an index in it "
-                    f"(at most 18 digits), not {quoted(str(key), 40)!r}",
-                )
-            if key >= len(node):
-                budget.spend(key + 1 - len(node), path[: i + 1], name)
-            fresh: Any = [] if not last and isinstance(path[i + 1], int) else {}
-            while len(node) <= key:
-                node.append(None if last else type(fresh)())
-        else:
-            raise _format_error(
-                path[:i],
-                f"{_where(path[:i])} is given in __metadata__.request as a value, so tensor {quoted(name, 80)!r} cannot go inside it",
-            )
-        if last:
-            if (node.get(key) if isinstance(node, dict) else node[key]) is not None:
-                raise _format_error(
-                    path, f"{_where(path)} is given twice: as tensor {quoted(name, 80)!r} and in __metadata__.request or another tensor"
-                )
-            return node, key
-        if isinstance(node, dict) and node.get(key) is None:
-            node[key] = [] if isinstance(path[i + 1], int) else {}
-        node = node[key]
-    raise _format_error((), "a tensor needs a name")
 
 
 def _where(path: Path) -> str:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,10 +55,10 @@ def decode(body: bytes, *, max_header_bytes: int = 1 << 20) -> Decoded:
     if len(body) < 8:
         raise SafetensorsError(("header",), f"a safetensors body starts with an 8-byte header length; the body has {len(body)} bytes")
     n = int.from_bytes(body[:8], "little")
-    if n > max_header_bytes:
-        raise SafetensorsError(("header",), f"the header is {n:,} bytes, more than the {max_header_bytes:,} allowed")
     if 8 + n > len(body):
         raise SafetensorsError(("header",), f"the header says it is {n:,} bytes, but only {len(body) - 8:,} follow its length")
+    if n > max_header_bytes:
+        raise SafetensorsError(("header",), f"the header is {n:,} bytes, more than the {max_header_bytes:,} allowed")
     try:
         header = json.loads(body[8 : 8 + n], object_pairs_hook=_unique_keys)
     except _RepeatedName as exc:
@@ -202,6 +202,63 @@ def tensor_path(name: str) -> tuple[str | int, ...]:
 def tensor_name(path: tuple[str | int, ...]) -> str:
     """The name of the tensor at ``path`` (the inverse of tensor_path): the network's state_dict keys
     keep their own names, so that a file of only those is a state_dict PyTorch loads as it is."""
-    if len(path) == 3 and path[:2] == NETWORK_STATE_DICT:
+    if len(path) == 3 and path[:2] == NETWORK_STATE_DICT and is_state_dict_key(str(path[2])):
         return str(path[2])
     return ".".join(str(part) for part in path)
+
+
+class PlacementError(ValueError):
+    """A tensor whose name cannot be placed in the JSON it comes with: ``path`` is where, ``message`` why."""
+
+    def __init__(self, path: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.path = path
+        self.message = message
+
+
+def tensor_slot(
+    tree: dict[str, Any], path: tuple[str | int, ...], name: str, spend: Callable[[int, tuple[str | int, ...]], None] | None = None
+) -> tuple[Any, str | int]:
+    """Where the tensor ``name`` (at ``path``) goes in ``tree``, the JSON object it comes with: the parent
+    and its key, the objects and lists on the way made (a list is filled up to the index with objects or
+    lists of the next part's kind, each entry first told to ``spend``, which may refuse by raising). The
+    one reading of a binary body's names, the service's and the client's. PlacementError when the place
+    is a value already given (in the JSON or by another tensor), inside a value, or not an index of a list."""
+    node: Any = tree
+    for i, key in enumerate(path):
+        last = i == len(path) - 1
+        if isinstance(node, dict):
+            key = str(key)
+        elif isinstance(node, list):
+            if not isinstance(key, int):
+                raise PlacementError(
+                    path[:i],
+                    f"{_where(path[:i])} is an array, so tensor {_quoted(name)} must name an index in it "
+                    f"(at most 18 digits), not {_quoted(str(key), 40)}",
+                )
+            if key >= len(node) and spend is not None:
+                spend(key + 1 - len(node), path[: i + 1])
+            fresh: Any = [] if not last and isinstance(path[i + 1], int) else {}
+            while len(node) <= key:
+                node.append(None if last else type(fresh)())
+        else:
+            raise PlacementError(
+                path[:i], f"{_where(path[:i])} is given in the JSON as a value, so tensor {_quoted(name)} cannot go inside it"
+            )
+        if last:
+            if (node.get(key) if isinstance(node, dict) else node[key]) is not None:
+                raise PlacementError(path, f"{_where(path)} is given twice: as tensor {_quoted(name)} and in the JSON or another tensor")
+            return node, key
+        if isinstance(node, dict) and node.get(key) is None:
+            node[key] = [] if isinstance(path[i + 1], int) else {}
+        node = node[key]
+    raise PlacementError((), "a tensor needs a name")
+
+
+def _where(path: tuple[str | int, ...]) -> str:
+    text = ".".join(str(part) for part in path)
+    return (text if len(text) <= 120 else text[:120] + "...") or "the request"
+
+
+def _quoted(text: str, limit: int = 80) -> str:
+    return repr(text if len(text) <= limit else text[:limit] + "...")

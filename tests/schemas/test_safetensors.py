@@ -37,7 +37,8 @@ def test_arrays_are_views_of_the_body_not_copies(rng):
 
 BAD = [
     ("short", b"\x01\x00", ("header",), "8-byte header length"),
-    ("header-too-long", (10**9).to_bytes(8, "little"), ("header",), "more than the"),
+    ("header-too-long", ((1 << 20) + 8).to_bytes(8, "little") + b" " * ((1 << 20) + 8), ("header",), "more than the"),
+    ("header-past-a-short-body", (10**9).to_bytes(8, "little"), ("header",), "only 0 follow"),
     ("header-past-body", (100).to_bytes(8, "little") + b"{}", ("header",), "only 2 follow"),
     ("not-json", (3).to_bytes(8, "little") + b"{x}", ("header",), "not valid JSON"),
     ("not-object", _file([1]), ("header",), "JSON object"),  # type: ignore[arg-type]
