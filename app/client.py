@@ -244,7 +244,8 @@ def _split(value: Any, annotation: Any, metadata: Sequence[Any], path: tuple[str
         if model is not None:
             fields = _fields_by_key(model)
             kept = {
-                k: _split(v, fields[k].annotation, fields[k].metadata, (*path, k), tensors) if k in fields else v for k, v in value.items()
+                k: _split(v, fields[k].annotation, fields[k].metadata, (*path, k), tensors) if k in fields else _listed(v)
+                for k, v in value.items()
             }
         else:
             item = next((get_args(m)[1] for m in members if get_origin(m) is dict), None)

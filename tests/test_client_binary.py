@@ -431,3 +431,20 @@ def test_a_torch_state_dict_trains_and_loads_back_into_torch(service):
     model.zero_grad()
     torch.nn.functional.mse_loss(model(x), y).backward()
     np.testing.assert_allclose(grads.gradients[0].weights, model[0].weight.grad.numpy(), rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize(
+    "network",
+    [
+        {"layers": [{"weight": np.array([[0.1, 0.2]]), "activation": "sigmoid"}]},  # a misspelt field holding an array
+        {"layers": [{"weight": np.array([[0.1]]), "activation": "sigmoid"}]},
+        {"state_dict": {"fc1.weight": np.ones((2, 2)), "fc2.weight": np.ones((1, 2))}, "activations": ["tanh", "identity"]},
+    ],
+)
+def test_a_wrong_body_holding_arrays_is_the_same_422_in_both_encodings(service, network):
+    with BackpropClient("http://test", transport=through(service)) as client:
+        with pytest.raises(ValidationFailed) as as_json:
+            client.forward(network=network, inputs=np.ones((1, 2)))
+        with pytest.raises(ValidationFailed) as binary:
+            client.forward(network=network, inputs=np.ones((1, 2)), encoding="binary")
+    assert binary.value.detail == as_json.value.detail
