@@ -265,30 +265,36 @@ def test_every_state_dict_body_gets_the_answer_pydantic_gives(monkeypatch, seed)
 # -- a torch model's own state_dict ------------------------------------------------------------
 
 
+def _trained_by_both(client, model, x, y, activations, optimizer, make_optimizer, iterations):
+    """``model`` (a torch nn.Sequential) trained by /v1/train from its state_dict and by torch itself, step
+    for step (mse): the answer, and torch's trained state_dict."""
+    torch = pytest.importorskip("torch")
+    body = {
+        "network": {"state_dict": {k: v.tolist() for k, v in model.state_dict().items()}, "activations": activations},
+        "inputs": x.tolist(),
+        "targets": y.tolist(),
+        "loss": "mse",
+        "optimizer": optimizer,
+        "iterations": iterations,
+    }
+    r = client.post("/v1/train", json=body)
+    assert r.status_code == 200, r.text
+    steps = make_optimizer(model.parameters())
+    for _ in range(iterations):
+        steps.zero_grad()
+        torch.nn.functional.mse_loss(model(x), y).backward()
+        steps.step()
+    return r.json(), {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
 def test_a_torch_models_state_dict_trains_and_loads_back(client):
     torch = pytest.importorskip("torch")
     nn, F = torch.nn, torch.nn.functional
     torch.manual_seed(17)
     model = nn.Sequential(nn.Linear(3, 4), nn.Sigmoid(), nn.Linear(4, 2)).double()
     x, y = torch.randn(6, 3, dtype=torch.float64), torch.randn(6, 2, dtype=torch.float64)
-    body = {
-        "network": {"state_dict": {k: v.tolist() for k, v in model.state_dict().items()}, "activations": ["sigmoid", "identity"]},
-        "inputs": x.tolist(),
-        "targets": y.tolist(),
-        "loss": "mse",
-        "optimizer": {"name": "sgd", "learning_rate": 0.1},
-        "iterations": 4,
-    }
-    r = client.post("/v1/train", json=body)
-    assert r.status_code == 200, r.text
-    answer = r.json()
-    # torch's own training, step for step.
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    for _ in range(4):
-        optimizer.zero_grad()
-        F.mse_loss(model(x), y).backward()
-        optimizer.step()
-    trained = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    sgd = {"name": "sgd", "learning_rate": 0.1}
+    answer, trained = _trained_by_both(client, model, x, y, ["sigmoid", "identity"], sgd, lambda p: torch.optim.SGD(p, lr=0.1), 4)
     model.load_state_dict({k: torch.tensor(v, dtype=torch.float64) for k, v in answer["network"]["state_dict"].items()})  # strict
     for k, v in model.state_dict().items():
         assert torch.allclose(v, trained[k], rtol=1e-12, atol=1e-14), k
@@ -298,26 +304,14 @@ def test_a_torch_models_state_dict_trains_and_loads_back(client):
 
 def test_a_torch_linear_without_bias_keeps_none(client):
     torch = pytest.importorskip("torch")
-    nn, F = torch.nn, torch.nn.functional
+    nn = torch.nn
     torch.manual_seed(3)
     model = nn.Sequential(nn.Linear(2, 5, bias=False), nn.ReLU(), nn.Linear(5, 1)).double()
     x, y = torch.randn(8, 2, dtype=torch.float64), torch.randn(8, 1, dtype=torch.float64)
-    body = {
-        "network": {"state_dict": {k: v.tolist() for k, v in model.state_dict().items()}, "activations": ["relu", "identity"]},
-        "inputs": x.tolist(),
-        "targets": y.tolist(),
-        "loss": "mse",
-        "optimizer": {"name": "adam", "learning_rate": 0.05},
-        "iterations": 5,
-    }
-    answer = client.post("/v1/train", json=body).json()
+    adam = {"name": "adam", "learning_rate": 0.05}
+    answer, trained = _trained_by_both(client, model, x, y, ["relu", "identity"], adam, lambda p: torch.optim.Adam(p, lr=0.05), 5)
     assert sorted(answer["network"]["state_dict"]) == ["0.weight", "2.bias", "2.weight"]
-    optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
-    for _ in range(5):
-        optimizer.zero_grad()
-        F.mse_loss(model(x), y).backward()
-        optimizer.step()
-    for k, v in model.state_dict().items():
+    for k, v in trained.items():
         assert torch.allclose(torch.tensor(answer["network"]["state_dict"][k], dtype=torch.float64), v, rtol=1e-12, atol=1e-14), k
 
 
