@@ -21,6 +21,7 @@ from app.api import body, large_body
 from app.examples import example_body
 from app.schemas import requests as R
 from app.schemas.error_entries import error_entries
+from tests.support.body_paths import posted_both_ways
 from tests.support.live_server import running_server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -157,10 +158,7 @@ def test_large_bodies_give_the_answers_small_ones_get(client, monkeypatch, rng, 
         ("/v1/forward", ("network", "inputs")),
     ]:
         sent = raw if fields is None else json.dumps({k: payload[k] for k in fields}, indent=indent).encode()
-        monkeypatch.setattr(body, "THREAD_BODY_BYTES", 1 << 40)  # pydantic, one Python float at a time
-        small = client.post(path, content=sent, headers=JSON)
-        monkeypatch.setattr(body, "THREAD_BODY_BYTES", 0)  # app.api.large_body
-        large = client.post(path, content=sent, headers=JSON)
+        small, large = posted_both_ways(client, monkeypatch, path, sent)
         assert small.status_code == 200, small.text[:300]
         assert large.content == small.content
 

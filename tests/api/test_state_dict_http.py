@@ -17,6 +17,7 @@ from app.api import large_body
 from app.schemas import requests as R
 from app.schemas.error_entries import error_entries
 from tests.support import random_bodies
+from tests.support.body_paths import posted_both_ways
 from tests.support.state_dict_bodies import as_layers, as_state_dict
 
 JSON = {"content-type": "application/json"}
@@ -77,10 +78,7 @@ def test_a_large_state_dict_body_gets_the_answer_a_small_one_gets(client, monkey
     sent = train_body(rng, 30, 48, 4, 300)
     raw = json.dumps(sent, indent=indent).encode()
     assert len(raw) > body_module.THREAD_BODY_BYTES
-    monkeypatch.setattr(body_module, "THREAD_BODY_BYTES", 1 << 40)  # pydantic, one Python float at a time
-    small = client.post("/v1/train", content=raw, headers=JSON)
-    monkeypatch.setattr(body_module, "THREAD_BODY_BYTES", 0)  # app.api.large_body
-    large = client.post("/v1/train", content=raw, headers=JSON)
+    small, large = posted_both_ways(client, monkeypatch, "/v1/train", raw)
     assert small.status_code == 200, small.text[:300]
     assert large.content == small.content
     assert set(large.json()["network"]["state_dict"]) == {"0.weight", "0.bias", "2.weight", "2.bias"}
@@ -128,10 +126,7 @@ def _replaced(sent: dict[str, Any], where: tuple[Any, ...], literal: str) -> byt
 def test_a_bad_element_of_a_large_body_is_said_at_its_place_as_in_a_small_one(client, monkeypatch, rng, where, literal, loc, kind):
     raw = _replaced(train_body(rng, 30, 48, 4, 300), where, literal)
     assert len(raw) > body_module.THREAD_BODY_BYTES
-    monkeypatch.setattr(body_module, "THREAD_BODY_BYTES", 1 << 40)
-    small = client.post("/v1/train", content=raw, headers=JSON)
-    monkeypatch.setattr(body_module, "THREAD_BODY_BYTES", 0)
-    large = client.post("/v1/train", content=raw, headers=JSON)
+    small, large = posted_both_ways(client, monkeypatch, "/v1/train", raw)
     assert large.status_code == small.status_code == 422
     assert large.json() == small.json()
     (error,) = large.json()["detail"]
@@ -167,10 +162,7 @@ def test_a_large_body_says_shape_mistakes_at_the_key_as_a_small_one(client, monk
     else:
         sd[key] = rng.normal(size=40).tolist()
     raw = json.dumps(sent).encode()
-    monkeypatch.setattr(body_module, "THREAD_BODY_BYTES", 1 << 40)
-    small = client.post("/v1/train", content=raw, headers=JSON)
-    monkeypatch.setattr(body_module, "THREAD_BODY_BYTES", 0)
-    large = client.post("/v1/train", content=raw, headers=JSON)
+    small, large = posted_both_ways(client, monkeypatch, "/v1/train", raw)
     assert large.status_code == small.status_code == 422
     assert large.json() == small.json()
     assert [(e["loc"], e["type"]) for e in large.json()["detail"]] == [(["body", "network", *loc], kind)]
