@@ -534,6 +534,20 @@ def _media_type(response: httpx.Response) -> str:
 BINARY_ACCEPT = f"{SAFETENSORS}, {JSON};q=0.5"
 
 
+def _sending(
+    options: _Options, endpoint: str, body: Mapping[str, Any] | bytes, format: GraphFormat, encoding: Encoding | None, raw: bool
+) -> tuple[str, Body, type[Any], dict[str, str] | None]:
+    """What ``send`` posts, for both clients: the path, the body (bytes as they are), what the answer is
+    read as (the endpoint's model, a graph's text, or the raw bytes) and the headers that ask for it."""
+    path, model = ENDPOINTS[endpoint]
+    sent = body if isinstance(body, bytes) else verbatim(body)
+    if format != "json":
+        return path, sent, str, {"Accept": GRAPH_MEDIA_TYPES[format]}
+    if raw:
+        return path, sent, bytes, None if options.binary(encoding) else {"Accept": JSON}
+    return path, sent, model, None
+
+
 def _accepting(binary: bool, model: type[Any], headers: dict[str, str] | None) -> dict[str, str] | None:
     """``headers`` with an Accept that prefers safetensors when the answer is wanted binary and is a
     response model (or the answer's bytes), and no other Accept is given."""
@@ -691,15 +705,10 @@ class BackpropClient:
         ``/v1/{endpoint}``, answered as the typed method of that endpoint answers (``stream`` for ``train``,
         ``format`` for ``graph``); unknown fields are the service's 422. ``raw``: the answer's body as bytes
         (with ``encoding="binary"`` a safetensors file, for ``decode_answer`` or torch)."""
-        path, model = ENDPOINTS[endpoint]
-        sent = body if isinstance(body, bytes) else verbatim(body)
+        path, sent, answer, headers = _sending(self._options, endpoint, body, format, encoding, raw)
         if stream:
             return self._stream(sent, encoding)
-        if format != "json":
-            return self._post(path, sent, str, {"Accept": GRAPH_MEDIA_TYPES[format]}, encoding)
-        if raw:
-            return self._post(path, sent, bytes, None if self._options.binary(encoding) else {"Accept": JSON}, encoding)
-        return self._post(path, sent, model, encoding=encoding)
+        return self._post(path, sent, answer, headers, encoding)
 
     def forward(
         self, *, network: NetworkLike, inputs: MatrixLike, dtype: Dtype | None = None, encoding: Encoding | None = None
@@ -1031,15 +1040,10 @@ class AsyncBackpropClient:
         raw: bool = False,
     ) -> Any:
         """As BackpropClient.send; with ``stream``, the async iterator of ``train``'s stream."""
-        path, model = ENDPOINTS[endpoint]
-        sent = body if isinstance(body, bytes) else verbatim(body)
+        path, sent, answer, headers = _sending(self._options, endpoint, body, format, encoding, raw)
         if stream:
             return self._stream(sent, encoding)
-        if format != "json":
-            return await self._post(path, sent, str, {"Accept": GRAPH_MEDIA_TYPES[format]}, encoding)
-        if raw:
-            return await self._post(path, sent, bytes, None if self._options.binary(encoding) else {"Accept": JSON}, encoding)
-        return await self._post(path, sent, model, encoding=encoding)
+        return await self._post(path, sent, answer, headers, encoding)
 
     async def forward(
         self, *, network: NetworkLike, inputs: MatrixLike, dtype: Dtype | None = None, encoding: Encoding | None = None
