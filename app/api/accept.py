@@ -56,8 +56,7 @@ def prefers(accept: str | None, media_type: str, over: str) -> bool:
     """Whether ``accept`` asks for ``media_type`` more than for ``over`` (the route's default): a route
     that offers a second encoding answers in it only when asked for it by name (or by a range that
     ranks it higher)."""
-    ranges = _ranges(accept) if accept else []
-    return bool(ranges) and _quality(media_type, ranges) > _quality(over, ranges)
+    return quality(accept, media_type) > quality(accept, over)
 
 
 def quality(accept: str | None, media_type: str) -> float:

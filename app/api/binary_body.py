@@ -39,7 +39,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from app.api.large_body import Block, Context, Invalid, Walk, block_aware, invalid_error
 from app.schemas.base import quoted
 from app.schemas.error_entries import MAX_REPORTED_ERRORS
-from app.schemas.safetensors import METADATA, PlacementError, SafetensorsError, decode, tensor_path, tensor_slot
+from app.schemas.safetensors import METADATA, PlacementError, SafetensorsError, decode, path_text, tensor_path, tensor_slot
 from app.service.limits import OverLimit
 
 M = TypeVar("M", bound=BaseModel)
@@ -148,17 +148,13 @@ class _Budget:
     def spend(self, items: int, path: Path, name: str) -> None:
         self.left -= items
         if self.left < 0:
-            what = f"tensor {quoted(name, 80)!r}" if name else _where(path)
+            what = f"tensor {quoted(name, 80)!r}" if name else path_text(path)
             raise _format_error(
                 path,
                 f"{what} takes the body past {SKELETON_ITEMS:,} values outside its arrays of numbers (entries that fill a "
                 "list up to a tensor's index, empty rows, small or misplaced arrays written out as numbers); name "
                 "tensors by the indices the request has, and send its other fields in __metadata__.request",
             )
-
-
-def _where(path: Path) -> str:
-    return quoted(".".join(str(part) for part in path), 120) or "the request"
 
 
 def _valid_as_numbers(block: Block, array: NDArray[Any]) -> bool:

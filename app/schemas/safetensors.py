@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from app.schemas.base import quoted
 from app.schemas.media_types import SAFETENSORS
 
 MEDIA_TYPE = SAFETENSORS
@@ -233,8 +234,8 @@ def tensor_slot(
             if not isinstance(key, int):
                 raise PlacementError(
                     path[:i],
-                    f"{_where(path[:i])} is an array, so tensor {_quoted(name)} must name an index in it "
-                    f"(at most 18 digits), not {_quoted(str(key), 40)}",
+                    f"{path_text(path[:i])} is an array, so tensor {quoted(name, 80)!r} must name an index in it "
+                    f"(at most 18 digits), not {quoted(str(key), 40)!r}",
                 )
             if key >= len(node) and spend is not None:
                 spend(key + 1 - len(node), path[: i + 1])
@@ -243,11 +244,13 @@ def tensor_slot(
                 node.append(None if last else type(fresh)())
         else:
             raise PlacementError(
-                path[:i], f"{_where(path[:i])} is given in the JSON as a value, so tensor {_quoted(name)} cannot go inside it"
+                path[:i], f"{path_text(path[:i])} is given in the JSON as a value, so tensor {quoted(name, 80)!r} cannot go inside it"
             )
         if last:
             if (node.get(key) if isinstance(node, dict) else node[key]) is not None:
-                raise PlacementError(path, f"{_where(path)} is given twice: as tensor {_quoted(name)} and in the JSON or another tensor")
+                raise PlacementError(
+                    path, f"{path_text(path)} is given twice: as tensor {quoted(name, 80)!r} and in the JSON or another tensor"
+                )
             return node, key
         if isinstance(node, dict) and node.get(key) is None:
             node[key] = [] if isinstance(path[i + 1], int) else {}
@@ -255,10 +258,6 @@ def tensor_slot(
     raise PlacementError((), "a tensor needs a name")
 
 
-def _where(path: tuple[str | int, ...]) -> str:
-    text = ".".join(str(part) for part in path)
-    return (text if len(text) <= 120 else text[:120] + "...") or "the request"
-
-
-def _quoted(text: str, limit: int = 80) -> str:
-    return repr(text if len(text) <= limit else text[:limit] + "...")
+def path_text(path: tuple[str | int, ...]) -> str:
+    """A path into a body as a tensor's name writes it (``network.layers.0``), cut for a message."""
+    return quoted(".".join(str(part) for part in path), 120) or "the request"
