@@ -10,6 +10,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.admission import SCOPE_KEY as ADMITTED_BODY_KEY
 from app.api.admission import Admission, Overloaded, Ticket
+from app.api.body import is_binary
 from app.api.memory_release import mark_large
 
 # Parsing and validating a body holds at most this many times its size (Python objects per
@@ -20,7 +21,6 @@ ADMITTED_BODY_BYTES = 1024 * 1024
 # A safetensors body's arrays are views of it: the body, and a float64 copy of float32 tensors
 # (twice their bytes), at most (bench/README.md).
 BINARY_PARSE_MEMORY_FACTOR = 3
-SAFETENSORS_MEDIA = b"application/x-safetensors"
 
 
 class _ErrorEntry(TypedDict):
@@ -51,7 +51,7 @@ class BodySizeLimit:
             return
         headers = dict(scope["headers"])
         declared = headers.get(b"content-length", b"")
-        binary = headers.get(b"content-type", b"").split(b";", 1)[0].strip().lower() == SAFETENSORS_MEDIA
+        binary = is_binary(headers.get(b"content-type", b"").decode("latin-1"))
         limit, setting = (self.max_binary_bytes, "MAX_BINARY_BODY_BYTES") if binary else (self.max_bytes, "MAX_BODY_BYTES")
         factor = BINARY_PARSE_MEMORY_FACTOR if binary else PARSE_MEMORY_FACTOR
         if declared.isdigit() and int(declared) > limit:

@@ -53,9 +53,6 @@ def safetensors_file(content: Any, key: str) -> bytes:
 
 def _without_arrays(node: Any, path: tuple[str | int, ...], tensors: dict[str, NDArray[np.floating[Any]]]) -> Any:
     """``node`` with its arrays of numbers moved into ``tensors`` (by name): ``_MOVED`` where one was."""
-    if isinstance(node, orjson.Fragment):
-        # JSON already encoded (/v1/train's trace, written as it is computed): its arrays are read back.
-        node = orjson.loads(orjson.dumps(node))
     array = _as_array(node)
     if array is not None:
         tensors[tensor_name(path)] = array
