@@ -159,6 +159,13 @@ class NetworkSpec(StrictModel):
             return ("layers",) if layer is None else ("layers", layer)
         return ("state_dict",) if layer is None else ("state_dict", keys[layer][0])
 
+    def parameter_where(self, layer: int, kind: Literal["weights", "biases"]) -> Loc:
+        """The location, relative to the network, of layer ``layer``'s ``kind`` as it was sent:
+        ``("layers", k, "weights")``, or its state_dict key (``("state_dict", "2.bias")``)."""
+        keys = self.state_dict_keys
+        key = None if keys is None else keys[layer][0 if kind == "weights" else 1]
+        return ("layers", layer, kind) if key is None else ("state_dict", key)
+
     @property
     def n_in(self) -> int:
         return self.layers[0].n_in

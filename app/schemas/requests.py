@@ -193,14 +193,12 @@ FLOAT32_MAX = float(np.finfo(np.float32).max)
 def _fit_float32(req: ForwardRequest) -> None:
     """Every number of a float32 request fits float32 (1e39 would be infinite before any computation):
     else a 422 at the array that holds it."""
-    keys = req.network.state_dict_keys
+    network = req.network
     arrays: list[tuple[Loc, Any]] = [(("inputs",), req.inputs)]
-    for k, layer in enumerate(req.network.layers):
-        weight_loc: Loc = ("network", "layers", k, "weights") if keys is None else ("network", "state_dict", keys[k][0])
-        arrays.append((weight_loc, layer.weights))
+    for k, layer in enumerate(network.layers):
+        arrays.append((("network", *network.parameter_where(k, "weights")), layer.weights))
         if layer.biases is not None:
-            bias_key = None if keys is None else keys[k][1]
-            arrays.append((("network", "layers", k, "biases") if bias_key is None else ("network", "state_dict", bias_key), layer.biases))
+            arrays.append((("network", *network.parameter_where(k, "biases")), layer.biases))
     targets = getattr(req, "targets", None)
     if targets is not None and (isinstance(targets, np.ndarray) or (targets and isinstance(targets[0], list))):
         arrays.append((("targets",), targets))

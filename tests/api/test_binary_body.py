@@ -332,6 +332,9 @@ def test_a_float32_body_must_fit_float32(client, seed_loss_body):
     r = client.post("/v1/gradients", json={**seed_loss_body, "dtype": "float32", "inputs": [[1e39, 0.0]]})
     assert r.status_code == 422
     assert r.json()["detail"][0]["loc"] == ["body", "inputs"] and r.json()["detail"][0]["type"] == "float32_range"
+    state_dict = {"state_dict": {"0.weight": [[1.0, 2.0]], "0.bias": [1e39]}, "activations": ["sigmoid"]}
+    body = {"network": state_dict, "inputs": [[1.0, 1.0]], "targets": [[1.0]], "loss": "mse", "dtype": "float32"}
+    assert client.post("/v1/gradients", json=body).json()["detail"][0]["loc"] == ["body", "network", "state_dict", "0.bias"]
     huge = {**seed_loss_body, "dtype": "float32", "inputs": [[1e38, 0.0]]}
     huge["network"] = {
         "layers": [
